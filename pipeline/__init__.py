@@ -1,0 +1,1 @@
+"""Actor-level stance classification on news text."""

@@ -1,0 +1,3 @@
+from pipeline.cli import main
+import sys
+sys.exit(main())

@@ -1,0 +1,137 @@
+"""Command line: ``stance <command> [--config FILE]`` (also ``python -m pipeline``).
+
+Thin by design: each command parses its arguments and calls a library function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_CONFIG = "configs/base.yaml"
+
+
+def _config(args: argparse.Namespace):
+    from pipeline.config import load_config
+
+    return load_config(args.config)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from pipeline.corpus import validate
+
+    config = _config(args)
+    records, issues = validate(config)
+    for issue in issues:
+        print(issue, file=sys.stderr)
+    if issues:
+        print(f"FAILED: {len(issues)} problem(s) in {config.data.annotations}", file=sys.stderr)
+        return 1
+    n_labels = sum(len(r.labels) for r in records)
+    print(f"OK: {config.data.annotations}: {len(records)} units, {n_labels} labels")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from pipeline.corpus import load_records
+    from pipeline.stats import corpus_stats, format_stats, write_json_atomic
+
+    config = _config(args)
+    stats = corpus_stats(load_records(config), config.task)
+    print(format_stats(stats, config.task))
+    out = write_json_atomic(stats, args.output)
+    print(f"\nwritten to {out}")
+    return 0
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from pipeline.segment import segment
+
+    for path in args.files:
+        path = Path(path)
+        for sent in segment(path.read_text(encoding="utf-8"), path.stem):
+            print(json.dumps(sent.to_dict(), ensure_ascii=False))
+    return 0
+
+
+def cmd_scaffold(args: argparse.Namespace) -> int:
+    """Write an annotation skeleton: every sentence, mentioned actors labelled 'none'."""
+    from pipeline.actors import ActorMatcher
+    from pipeline.segment import segment
+    from pipeline.stats import write_json_atomic  # noqa: F401  (same temp-then-rename rule below)
+
+    config = _config(args)
+    task = config.task
+    matcher = ActorMatcher(task)
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        print(f"error: {out} exists; pass --overwrite to replace it", file=sys.stderr)
+        return 2
+    lines = []
+    for path in sorted(Path(args.documents).glob("*.txt")):
+        for sent in segment(path.read_text(encoding="utf-8"), path.stem):
+            labels = []
+            if not sent.furniture:
+                labels = [
+                    {"actor": a, "target": t, "label": task.none_label}
+                    for a in matcher.actors_in(sent.text)
+                    for t in task.target_ids
+                ]
+            record = {
+                "id": sent.id,
+                "doc_id": sent.doc_id,
+                "start": sent.start,
+                "end": sent.end,
+                "text": sent.text,
+                "furniture": sent.furniture,
+                "labels": labels,
+            }
+            lines.append(json.dumps(record, ensure_ascii=False))
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.replace(out)
+    print(f"wrote {len(lines)} units to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stance", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("validate", cmd_validate, "validate the corpus against the task config and the articles")
+    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p = add("stats", cmd_stats, "label counts per target x label, per actor and per document")
+    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p.add_argument("--output", default="reports/stats.json", help="where the JSON counts are written")
+    p = add("segment", cmd_segment, "print the sentences of text files as JSONL")
+    p.add_argument("files", nargs="+")
+    p = add("scaffold", cmd_scaffold, "write an annotation skeleton for a folder of articles")
+    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p.add_argument("--documents", default="seeds")
+    p.add_argument("--output", required=True)
+    p.add_argument("--overwrite", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pipeline.config import ConfigError
+    from pipeline.corpus import CorpusError
+    from pipeline.data import SplitError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, CorpusError, SplitError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
