@@ -96,6 +96,13 @@ def cmd_scaffold(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_agreement(args: argparse.Namespace) -> int:
+    from pipeline.agreement import agreement_files, format_agreement
+
+    print(format_agreement(agreement_files(args.a, args.b, _config(args).task)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stance", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -117,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--documents", default="seeds")
     p.add_argument("--output", required=True)
     p.add_argument("--overwrite", action="store_true")
+    p = add("agreement", cmd_agreement, "Cohen's kappa between two annotation files of the same units")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--config", default=DEFAULT_CONFIG)
     return parser
 
 

@@ -18,6 +18,7 @@ file, the line, the field, what was expected and what was found.
 
 from __future__ import annotations
 
+import datetime
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -276,6 +277,38 @@ def check_against_documents(records: list[Record], documents: Path, file: str) -
     return issues
 
 
+def check_metadata(path: Path, documents: Path | None) -> list[Issue]:
+    """Document metadata: a JSON list of {id, title, outlet, date (ISO or null), ...}."""
+    file = str(path)
+    if not path.is_file():
+        return [Issue(file, None, None, "metadata file not found (data.metadata)")]
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        return [Issue(file, exc.lineno, None, f"not valid JSON: {exc.msg}")]
+    if not isinstance(items, list):
+        return [Issue(file, None, None, f"expected a JSON list of objects, found {_type_name(items)}")]
+    issues = []
+    doc_ids = {p.stem for p in documents.glob("*.txt")} if documents and documents.is_dir() else None
+    for i, item in enumerate(items):
+        where = f"[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            issues.append(Issue(file, None, where, "expected an object with a string 'id'"))
+            continue
+        if doc_ids is not None and item["id"] not in doc_ids:
+            issues.append(Issue(file, None, f"{where}.id", f"no document {item['id']}.txt in {documents}"))
+        for key in ("title", "outlet", "date"):
+            if item.get(key) is not None and not isinstance(item[key], str):
+                issues.append(Issue(file, None, f"{where}.{key}", f"expected a string or null, found {item[key]!r}"))
+        date = item.get("date")
+        if isinstance(date, str):
+            try:
+                datetime.date.fromisoformat(date)
+            except ValueError:
+                issues.append(Issue(file, None, f"{where}.date", f"expected an ISO date (YYYY-MM-DD), found {date!r}"))
+    return issues
+
+
 def validate(config: Config) -> tuple[list[Record], list[Issue]]:
     """Every check on the configured corpus."""
     file = config.data.annotations
@@ -288,6 +321,10 @@ def validate(config: Config) -> tuple[list[Record], list[Issue]]:
             issues.append(Issue(file, None, None, f"documents folder {documents} not found (data.documents)"))
         else:
             issues += check_against_documents(records, documents, file)
+    if config.data.metadata:
+        issues += check_metadata(
+            Path(config.data.metadata), Path(config.data.documents) if config.data.documents else None
+        )
     return records, issues
 
 
