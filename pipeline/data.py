@@ -36,8 +36,11 @@ def features(task: TaskConfig) -> Features:
     )
 
 
-def to_examples(records: list[Record], task: TaskConfig) -> list[dict]:
-    """Flatten records to one example per label; furniture carries none."""
+def to_examples(records: list[Record], task: TaskConfig, group_by: str = "doc_id") -> list[dict]:
+    """Flatten records to one example per label; furniture carries none.
+
+    ``group_by`` ("doc_id" or "id") names the record field whose value groups examples.
+    """
     label_index = {lab: i for i, lab in enumerate(task.labels)}
     rows = []
     for rec in records:
@@ -54,7 +57,7 @@ def to_examples(records: list[Record], task: TaskConfig) -> list[dict]:
                     "target_text": task.target(lab.target).wording,
                     "label": label_index[lab.label],
                     "_split": rec.split,
-                    "_group": rec.doc_id,
+                    "_group": getattr(rec, group_by),
                 }
             )
     return rows
@@ -104,7 +107,7 @@ def split_examples(rows: list[dict], config: Config) -> DatasetDict:
 def build_dataset(config: Config, records: list[Record] | None = None) -> DatasetDict:
     """The configured corpus, validated and split: ``train``, ``dev`` (if any), ``test``."""
     records = load_records(config) if records is None else records
-    return split_examples(to_examples(records, config.task), config)
+    return split_examples(to_examples(records, config.task, config.data.group_by), config)
 
 
 def cross_validation_folds(config: Config, records: list[Record] | None = None) -> list[DatasetDict]:
@@ -113,7 +116,7 @@ def cross_validation_folds(config: Config, records: list[Record] | None = None) 
     With a predefined split, the folds are made over the non-test records only.
     """
     records = load_records(config) if records is None else records
-    rows = [r for r in to_examples(records, config.task) if r["_split"] != "test"]
+    rows = [r for r in to_examples(records, config.task, config.data.group_by) if r["_split"] != "test"]
     groups = np.array([r["_group"] for r in rows])
     k = config.data.n_folds
     if len(set(groups.tolist())) < k:

@@ -213,6 +213,11 @@ def evaluate_predictions(
     p = np.asarray(probs, dtype=float)
     if p.ndim != 2 or p.shape != (len(yt), len(labels)):
         raise ValueError(f"probs must have shape (n, k) = ({len(yt)}, {len(labels)}), got {p.shape}")
+    # Validate groupings up front so a bad one fails before the bootstrap runs.
+    group_arrays = {name: np.asarray(values, dtype=str) for name, values in (groups or {}).items()}
+    for gname, g in group_arrays.items():
+        if g.shape != yt.shape:
+            raise ValueError(f"length mismatch: group {gname!r} has {len(g)} entries, y_true has {len(yt)}")
     index = {lab: i for i, lab in enumerate(labels)}
     y_true_idx = np.array([index[lab] for lab in yt.tolist()], dtype=int)
 
@@ -240,10 +245,7 @@ def evaluate_predictions(
         out[f"f1/{lab}"] = float(f1[i])
         out[f"support/{lab}"] = int(support[i])
 
-    for gname, values in (groups or {}).items():
-        g = np.asarray(values, dtype=str)
-        if len(g) != len(yt):
-            raise ValueError(f"length mismatch: group {gname!r} has {len(g)} entries, y_true has {len(yt)}")
+    for gname, g in group_arrays.items():
         vals, counts = np.unique(g, return_counts=True)
         for v, c in zip(vals.tolist(), counts.tolist()):
             if c < min_support:

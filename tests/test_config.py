@@ -1,0 +1,91 @@
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import ConfigError, load_config, load_task
+from tests.conftest import write_yaml
+
+
+def all_config_files() -> list[Path]:
+    return sorted(p for p in Path("configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", all_config_files(), ids=lambda p: p.name)
+def test_every_config_file_loads(path):
+    config = load_config(path)
+    assert config.task.actors and config.task.targets
+
+
+def test_every_task_file_loads():
+    for path in Path("configs/tasks").glob("*.yaml"):
+        assert load_task(path).labels
+
+
+def test_base_task_is_the_seed_task():
+    task = load_config("configs/base.yaml").task
+    assert task.labels == ["favor", "against", "none"]
+    assert task.stance_labels == ["favor", "against"]
+    assert set(task.target_ids) == {"concessions", "integrity", "negotiations"}
+    assert {"macron", "zelensky", "putin"} <= set(task.actor_ids)
+
+
+def test_child_overrides_only_what_differs(tmp_path):
+    child = write_yaml(tmp_path / "child.yaml", {"extends": str(Path("configs/base.yaml").resolve()),
+                                                 "data": {"seed": 7}})
+    config = load_config(child)
+    assert config.data.seed == 7
+    assert config.data.annotations == "seeds/annotations.jsonl"
+
+
+def test_unknown_key_names_key_and_file(tmp_path):
+    child = write_yaml(tmp_path / "typo.yaml", {"extends": str(Path("configs/base.yaml").resolve()),
+                                                "data": {"test_sise": 0.3}})
+    with pytest.raises(ConfigError) as err:
+        load_config(child)
+    assert f"{child}: data.test_sise: unknown key" in str(err.value)
+
+
+def test_bad_value_names_key_file_and_value(tmp_path):
+    child = write_yaml(tmp_path / "bad.yaml", {"extends": str(Path("configs/base.yaml").resolve()),
+                                               "data": {"test_size": 1.5}})
+    with pytest.raises(ConfigError) as err:
+        load_config(child)
+    msg = str(err.value)
+    assert f"{child}: data.test_size:" in msg and "1.5" in msg
+
+
+def test_missing_key_is_reported(tmp_path):
+    cfg = write_yaml(tmp_path / "nodata.yaml", {"task": str(Path("configs/tasks/ukraine-war.yaml").resolve())})
+    with pytest.raises(ConfigError, match=r"nodata.yaml: data: required key is missing"):
+        load_config(cfg)
+
+
+def test_error_in_task_file_names_the_task_file(tmp_path):
+    task = write_yaml(tmp_path / "task.yaml", {"labels": ["favor", "against"], "none_label": "none",
+                                               "actors": [{"id": "a", "name": "A"}],
+                                               "targets": [{"id": "t", "name": "T", "wording": "t"}]})
+    cfg = write_yaml(tmp_path / "exp.yaml", {"task": "task.yaml", "data": {"annotations": "x.jsonl"}})
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg)
+    assert f"{task}: task: " in str(err.value) and "none_label 'none' is not one of labels" in str(err.value)
+
+
+def test_malformed_and_duplicate_ids_are_refused(tmp_path):
+    target = {"id": "t", "name": "T", "wording": "t"}
+    bad_id = {"actors": [{"id": "a", "name": "A"}], "targets": [{**target, "id": "bad id"}]}
+    path = write_yaml(tmp_path / "t.yaml", bad_id)
+    with pytest.raises(ConfigError) as err:
+        load_task(path)
+    assert f"{path}: targets[0].id:" in str(err.value) and "target id must be letters" in str(err.value)
+    dupes = {"actors": [{"id": "a", "name": "A"}, {"id": "a", "name": "B"}], "targets": [target]}
+    with pytest.raises(ConfigError, match=r"actors: duplicate ids \['a'\]"):
+        load_task(write_yaml(tmp_path / "d.yaml", dupes))
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
