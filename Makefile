@@ -5,15 +5,19 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
-CONFIG ?= configs/base.yaml
+CONFIG ?= configs/finetune.yaml
+MODEL ?=
+MLFLOW_PORT ?= 5000
 STAMP := $(VENV)/.installed
 
-export HF_HUB_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
-export HF_DATASETS_OFFLINE := 1
+# Offline by default (no model or dataset hub at run time); `make train HF_HUB_OFFLINE=0` to allow the hub.
+HF_HUB_OFFLINE ?= 1
+export HF_HUB_OFFLINE
+export HF_DATASETS_OFFLINE := $(HF_HUB_OFFLINE)
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install test validate stats clean
+.PHONY: help install test validate stats train evaluate cv compare ui clean
 
 help: ## list the targets with what each does
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,6 +39,21 @@ validate: $(STAMP) ## check the annotations: schema, ids, offsets, config ids, d
 
 stats: $(STAMP) ## label counts per target x label, per actor, per document (reports/stats.json)
 	$(PY) -m pipeline stats --config $(CONFIG) --output reports/stats.json
+
+train: $(STAMP) ## fine-tune the default transformer (or CONFIG=...), save models/<name>/, log to MLflow
+	$(PY) -m pipeline train --config $(CONFIG)
+
+evaluate: $(STAMP) ## evaluate models/<name>/ (or MODEL=path|runs:/...|models:/name@alias) on the test split
+	$(PY) -m pipeline evaluate --config $(CONFIG) $(if $(MODEL),--model "$(MODEL)")
+
+cv: $(STAMP) ## grouped k-fold cross-validation of CONFIG: parent MLflow run, one child per fold
+	$(PY) -m pipeline cv --config $(CONFIG)
+
+compare: $(STAMP) ## print the experiment's runs side by side (backend, base model, F_avg, macro-F1, time), best first
+	$(PY) -m pipeline compare --config $(CONFIG)
+
+ui: $(STAMP) ## start the MLflow UI on http://127.0.0.1:$(MLFLOW_PORT) against the same store
+	$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 clean: ## remove the virtual environment and caches (keeps models and mlflow.db)
 	rm -rf $(VENV) .pytest_cache reports

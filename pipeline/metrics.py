@@ -234,8 +234,9 @@ def evaluate_predictions(
         "n": len(yt),
         "ece": expected_calibration_error(p, y_true_idx),
     }
-    out["f_avg_ci_low"], out["f_avg_ci_high"] = bootstrap_ci(yt, yp, fa, n_resamples=n_resamples, seed=seed)
-    out["macro_f1_ci_low"], out["macro_f1_ci_high"] = bootstrap_ci(yt, yp, mf, n_resamples=n_resamples, seed=seed)
+    if n_resamples > 0:  # 0 skips the confidence intervals (cross-validation folds, say)
+        out["f_avg_ci_low"], out["f_avg_ci_high"] = bootstrap_ci(yt, yp, fa, n_resamples=n_resamples, seed=seed)
+        out["macro_f1_ci_low"], out["macro_f1_ci_high"] = bootstrap_ci(yt, yp, mf, n_resamples=n_resamples, seed=seed)
 
     with _zero_division_covered():
         prec, rec, f1, support = precision_recall_fscore_support(yt, yp, labels=labels, zero_division=0)
