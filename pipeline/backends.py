@@ -243,7 +243,9 @@ def resolve_base_model(name: str) -> str:
 def load_hf(name_or_path: str, **kwargs):
     """Tokenizer and sequence-classification model, with a clear error when unreachable."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
         model = AutoModelForSequenceClassification.from_pretrained(name_or_path, **kwargs)

@@ -69,3 +69,64 @@ def tweet_config(tmp_path):
         "data": {"annotations": str(corpus), "group_by": "id", "complete_labels": False, "dev_size": 0.25},
     }
     return write_yaml(tmp_path / "tweets.yaml", cfg)
+
+
+# ---------------------------------------------------------------- tiny models and tracking
+
+TINY_WORDS = """macron zelensky putin kremlin kyiv on of to the a and in for with said says talks
+negotiations territorial concessions ukraine russia integrity by must will not no we are ready
+urged offer cede land peace table back return refuse refused support supports against favor
+mayor smith bike lanes building more tweet number about author s [ ] . , " ' : ; - ( )""".split()
+
+
+def build_tiny_transformer(folder: Path) -> Path:
+    """A 2-layer, 32-wide BERT with a word-level vocabulary, saved like a hub model."""
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *dict.fromkeys(TINY_WORDS)]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=128,
+    )
+    import torch
+
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return build_tiny_transformer(tmp_path_factory.mktemp("tiny") / "bert")
+
+
+@pytest.fixture
+def mlflow_store(tmp_path, monkeypatch):
+    """A fresh SQLite tracking store for one test; nothing touches the project's mlflow.db."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    yield uri
+    import mlflow
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+
+
+def tiny_overrides(tmp_path: Path, model_dir: Path, **extra) -> dict:
+    """Shrink a real config for tests: tiny model, 2 epochs, models in tmp, few resamples."""
+    return {
+        "model.base_model": str(model_dir),
+        "model.max_length": 64,
+        "training.epochs": 2,
+        "training.batch_size": 16,
+        "training.early_stopping_patience": 0,
+        "training.threads": 1,
+        "tracking.bootstrap_resamples": 50,
+        "models_dir": str(tmp_path / "models"),
+        **extra,
+    }
