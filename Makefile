@@ -17,7 +17,7 @@ export HF_DATASETS_OFFLINE := $(HF_HUB_OFFLINE)
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install test validate stats train evaluate cv compare ui clean
+.PHONY: help install test validate stats train evaluate cv compare bench ui clean
 
 help: ## list the targets with what each does
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ cv: $(STAMP) ## grouped k-fold cross-validation of CONFIG: parent MLflow run, on
 
 compare: $(STAMP) ## print the experiment's runs side by side (backend, base model, F_avg, macro-F1, time), best first
 	$(PY) -m pipeline compare --config $(CONFIG)
+
+bench: $(STAMP) ## run the benchmarks (pipeline/bench_*.py) and print their figures; BENCH=name for one
+	$(PY) -m pipeline.bench $(BENCH)
 
 ui: $(STAMP) ## start the MLflow UI on http://127.0.0.1:$(MLFLOW_PORT) against the same store
 	$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" --host 127.0.0.1 --port $(MLFLOW_PORT)
