@@ -48,6 +48,17 @@ def class_weights(y: np.ndarray, k: int, mode: str) -> np.ndarray:
     return np.sqrt(weights) if mode == "sqrt" else weights
 
 
+def replace_dir(src: Path, dst: Path) -> None:
+    """Move a finished folder into place; an older one at ``dst`` is removed only afterwards."""
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        dst.rename(old)
+    src.rename(dst)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 class StanceModel:
     """The predict interface every backend shares."""
 
@@ -105,13 +116,7 @@ class StanceModel:
         try:
             self._save_files(tmp)
             (tmp / SPEC_FILE).write_text(json.dumps(self.spec(), indent=2, ensure_ascii=False) + "\n")
-            old = None
-            if folder.exists():
-                old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-                folder.rename(old)
-            tmp.rename(folder)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+            replace_dir(tmp, folder)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

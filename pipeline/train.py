@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.backends import build_model, rows_of
+from pipeline.backends import build_model, replace_dir, rows_of
 from pipeline.config import Config
 from pipeline.data import build_dataset
 from pipeline.metrics import evaluate_predictions
@@ -43,17 +43,6 @@ def score(model, dataset, config: Config, n_resamples: int = 0) -> tuple[dict[st
 
 def prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:
     return {f"{prefix}/{k}": float(v) for k, v in metrics.items()}
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move a finished folder into place; an older one at ``dst`` is removed only afterwards."""
-    old = None
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        dst.rename(old)
-    src.rename(dst)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def train(config: Config) -> TrainResult:
@@ -97,7 +86,7 @@ def train(config: Config) -> TrainResult:
                 model.save(staging)
                 example = dd["train"].select(range(min(3, len(dd["train"])))).to_pandas().to_dict("records")
                 tracking.log_model(model, staging, config, example)
-                _replace_dir(staging, final_dir)
+                replace_dir(staging, final_dir)
         finally:
             shutil.rmtree(staging.parent, ignore_errors=True)
     seconds = time.time() - start
