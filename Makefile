@@ -9,6 +9,13 @@ CONFIG ?= configs/finetune.yaml
 MODEL ?=
 MLFLOW_PORT ?= 5000
 STAMP := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.installed-spark
+INPUT ?=
+OUTPUT ?=
+MASTER ?= local[*]
+NPROC ?= 2
+SERVE_PORT ?= 5001
+SERVE_MODEL ?= models:/stance-ukraine-seeds@champion
 
 # Offline by default (no model or dataset hub at run time); `make train HF_HUB_OFFLINE=0` to allow the hub.
 HF_HUB_OFFLINE ?= 1
@@ -17,10 +24,10 @@ export HF_DATASETS_OFFLINE := $(HF_HUB_OFFLINE)
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install test validate stats train evaluate cv compare bench ui clean
+.PHONY: help install test validate stats train evaluate cv compare train-ddp predict-spark serve tracking-server bench ui clean
 
 help: ## list the targets with what each does
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
@@ -29,9 +36,14 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(PY) -m pip install -q -c constraints.txt -e '.[dev]' 2> >(grep -v "^WARNING: Location" >&2)
 	@touch $(STAMP)
 
+$(SPARK_STAMP): $(STAMP)
+	@echo "installing the spark extra (pyspark; Java 17 runs it)..."
+	@$(PY) -m pip install -q -c constraints.txt -e '.[dev,spark]' 2> >(grep -v "^WARNING: Location" >&2)
+	@touch $(SPARK_STAMP)
+
 install: $(STAMP) ## create .venv and install the package and its dependencies (CPU torch)
 
-test: $(STAMP) ## run the test suite (installs what it needs first)
+test: $(STAMP) $(SPARK_STAMP) ## run the test suite (installs what it needs first, pyspark included)
 	$(PY) -m pytest -q
 
 validate: $(STAMP) ## check the annotations: schema, ids, offsets, config ids, duplicates, coverage
@@ -52,10 +64,25 @@ cv: $(STAMP) ## grouped k-fold cross-validation of CONFIG: parent MLflow run, on
 compare: $(STAMP) ## print the experiment's runs side by side (backend, base model, F_avg, macro-F1, time), best first
 	$(PY) -m pipeline compare --config $(CONFIG)
 
+train-ddp: $(STAMP) ## train CONFIG with NPROC processes under torchrun (CPU: gloo; GPUs: one process each)
+	$(VENV)/bin/torchrun --standalone --nproc_per_node $(NPROC) -m pipeline train --config $(CONFIG)
+
+predict-spark: $(SPARK_STAMP) ## score INPUT (JSONL/Parquet: text, actor, target) on Spark (MASTER=, default local[*]) into OUTPUT Parquet; MODEL= folder|runs:/|models:/
+	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make predict-spark INPUT=pairs.jsonl OUTPUT=scored.parquet [MODEL=...] [MASTER=...]"; exit 2; }
+	$(PY) -m pipeline predict-spark --input "$(INPUT)" --output "$(OUTPUT)" --master "$(MASTER)" $(if $(MODEL),--model "$(MODEL)")
+
+serve: $(STAMP) ## serve SERVE_MODEL (default: the registered champion) over REST on 127.0.0.1 (SERVE_PORT, default 5001)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" \
+	  $(VENV)/bin/mlflow models serve -m "$(SERVE_MODEL)" --env-manager local -h 127.0.0.1 -p $(SERVE_PORT)
+
+tracking-server: $(STAMP) ## a shared MLflow tracking server on 127.0.0.1 (MLFLOW_PORT, default 5000); README: PostgreSQL + S3
+	$(VENV)/bin/mlflow server --backend-store-uri "sqlite:///$(CURDIR)/mlflow-server.db" \
+	  --artifacts-destination "$(CURDIR)/mlartifacts-server" --host 127.0.0.1 --port $(MLFLOW_PORT)
+
 bench: $(STAMP) ## run the benchmarks (pipeline/bench_*.py) and print their figures; BENCH=name for one
 	$(PY) -m pipeline.bench $(BENCH)
 
-ui: $(STAMP) ## start the MLflow UI on http://127.0.0.1:$(MLFLOW_PORT) against the same store
+ui: $(STAMP) ## start the MLflow UI on http://127.0.0.1:5000 (MLFLOW_PORT=) against the same store
 	$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 clean: ## remove the virtual environment and caches (keeps models and mlflow.db)

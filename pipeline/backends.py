@@ -355,6 +355,10 @@ class TransformerModel(StanceModel):
             data_seed=t.seed,
             disable_tqdm=True,
             dataloader_pin_memory=torch.cuda.is_available(),
+            # Without a GPU the Trainer only runs distributed (torchrun, accelerate launch) when
+            # told it is on the CPU; gloo is the CPU process-group backend.
+            use_cpu=not torch.cuda.is_available(),
+            ddp_backend=None if torch.cuda.is_available() else "gloo",
         )
         cbs = list(callbacks or [])
         if use_dev and t.early_stopping_patience > 0:
@@ -378,6 +382,7 @@ class TransformerModel(StanceModel):
         self.model = trainer.model
         self.model.eval()
         history = {
+            "world_size": trainer.args.world_size,  # > 1 under torchrun / accelerate launch
             "train_seconds": time.time() - start,
             "epochs_run": float(trainer.state.epoch or 0),
             "best_dev_f_avg": trainer.state.best_metric,
@@ -413,6 +418,9 @@ class TransformerModel(StanceModel):
         return super().spec() | {"training": self.training.model_dump()}
 
     def _save_files(self, folder):
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
         self.model.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
 

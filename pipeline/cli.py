@@ -150,6 +150,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict_spark(args: argparse.Namespace) -> int:
+    from pipeline.spark import predict_spark
+
+    predict_spark(args.input, args.output, args.model, args.master)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stance", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -184,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "evaluate":
             p.add_argument("--model", default=None,
                            help="model folder, runs:/<run_id>/model or models:/<name>@<alias> (default: models/<name>)")
+    p = add("predict-spark", cmd_predict_spark, "score (text, actor, target) rows on Spark through mlflow.pyfunc.spark_udf")
+    p.add_argument("--input", required=True, help="JSONL or Parquet with text, actor, target columns")
+    p.add_argument("--output", required=True, help="Parquet folder to write")
+    p.add_argument("--model", default="models/finetune-minilm",
+                   help="model folder, runs:/<run_id>/model or models:/<name>@<alias>")
+    p.add_argument("--master", default="local[*]", help="Spark master URL (default local[*])")
     p = add("agreement", cmd_agreement, "Cohen's kappa between two annotation files of the same units")
     p.add_argument("a")
     p.add_argument("b")
@@ -197,11 +210,13 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.corpus import CorpusError
     from pipeline.data import SplitError
     from pipeline.inputs import InputError
+    from pipeline.spark import SparkInputError
+    from pipeline.tracking import TrackingError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, CorpusError, SplitError, ModelLoadError, InputError) as exc:
+    except (ConfigError, CorpusError, SplitError, ModelLoadError, InputError, TrackingError, SparkInputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

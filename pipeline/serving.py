@@ -24,4 +24,13 @@ class StancePyfunc(mlflow.pyfunc.PythonModel):
         self.model = load_model(context.artifacts["model"])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        return predictions_frame(self.model.predict_proba(model_input), self.model.labels)
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+        from pipeline.inputs import InputError
+
+        try:
+            probs = self.model.predict_proba(model_input)
+        except InputError as exc:  # a bad row is the caller's error: HTTP 400 from the scoring server
+            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
+        return predictions_frame(probs, self.model.labels)

@@ -37,11 +37,43 @@ def registered_model_name(config: Config) -> str:
     return config.tracking.registered_model or f"stance-{config.data.corpus}"
 
 
+class TrackingError(RuntimeError):
+    """The tracking server cannot be reached."""
+
+
+def check_server(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast on an HTTP tracking server that does not answer its health check.
+
+    MLflow's client retries for minutes before giving up; one short request up front
+    says what is wrong before any training time is spent.
+    """
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
+            if resp.status != 200:
+                raise TrackingError(f"MLflow tracking server {uri} answered {resp.status} to its health check")
+    except (urllib.error.URLError, OSError) as exc:
+        raise TrackingError(
+            f"MLflow tracking server {uri} is not reachable ({getattr(exc, 'reason', exc)}); "
+            "start it, or unset MLFLOW_TRACKING_URI to use sqlite:///mlflow.db"
+        ) from None
+
+
+def is_main_process() -> bool:
+    """False on the non-zero ranks of a torchrun / accelerate launch: they train, but log nothing."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def setup(config: Config) -> str:
     """Point MLflow at the store and select (or create) the corpus's experiment."""
     import mlflow
 
     uri = tracking_uri(config)
+    check_server(uri)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(uri)
     name = experiment_name(config)

@@ -45,12 +45,22 @@ def prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:
     return {f"{prefix}/{k}": float(v) for k, v in metrics.items()}
 
 
+def _train_worker(config: Config) -> TrainResult:
+    """A non-main rank of a distributed run: take part in training; log and save nothing."""
+    dd = build_dataset(config)
+    start = time.time()
+    build_model(config).fit(dd["train"], dd.get("dev"))
+    return TrainResult("", Path(config.models_dir) / config.name, {}, time.time() - start)
+
+
 def train(config: Config) -> TrainResult:
     """Train, save and log one model. A failed run is marked FAILED and leaves no model folder."""
     import mlflow
 
     from pipeline import tracking
 
+    if not tracking.is_main_process():
+        return _train_worker(config)
     tracking.setup(config)
     dd = build_dataset(config)
     model = build_model(config)
