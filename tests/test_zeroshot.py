@@ -246,16 +246,30 @@ def seed_data():
 
 
 def test_fit_calibrates_the_threshold_and_updates_no_weight(tmp_path, tiny_nli_dir, seed_data):
-    model = build_model(zs_config(tmp_path, tiny_nli_dir))
+    config = zs_config(tmp_path, tiny_nli_dir, **{"zeroshot.none_threshold": 5.0})  # above any cosine
+    model = build_model(config)
     model._ensure_loaded()
     before = {k: v.clone() for k, v in model.model.state_dict().items()}
-    history = model.fit(seed_data["train"].select(range(60)))
+    train = seed_data["train"].select(range(60))
+    history = model.fit(train)
     assert all((before[k] == v).all() for k, v in model.model.state_dict().items())
-    assert model.none_threshold == history["calibrated_none_threshold"] != 0.5
+    assert model.none_threshold == history["calibrated_none_threshold"] < 1.0
     assert model.info["weights_updated"] is False
+    # The picked threshold is at least as good on the training rows as the configured one.
+    scores, live = model.raw_scores(rows_of(train))
+    y = [model.labels[i] for i in train["label"]]
+    from pipeline.metrics import f_avg
 
-    fixed = build_model(zs_config(tmp_path, tiny_nli_dir, **{"zeroshot.calibrate": False}))
-    assert fixed.fit(seed_data["train"].select(range(60))) == {} and fixed.none_threshold == 0.5
+    def train_f(threshold):
+        pred = [model.labels[i] for i in model._to_probs(scores, live, threshold).argmax(axis=1)]
+        return f_avg(y, pred, ["favor", "against"])
+
+    assert history["calibration_train_f_avg"] == pytest.approx(train_f(model.none_threshold))
+    assert train_f(model.none_threshold) >= train_f(5.0)
+
+    fixed = build_model(zs_config(tmp_path, tiny_nli_dir, **{"zeroshot.calibrate": False,
+                                                             "zeroshot.none_threshold": 0.25}))
+    assert fixed.fit(train) == {} and fixed.none_threshold == 0.25
 
 
 @pytest.mark.parametrize("method", ["nli", "similarity"])
