@@ -203,24 +203,25 @@ class ZeroShotModel(StanceModel):
             logits = self._nli_logits(list(pair_index), batch_size)
             if self.zs.nli_scoring == "mapped":
                 shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-                per_pair = (shifted / shifted.sum(axis=1, keepdims=True)) @ self._nli_matrix  # (pairs, k)
-            else:
-                per_pair = logits[:, self._entail]
-            lookup = lambda premise, h: per_pair[pair_index[(premise, h)]]  # noqa: E731
+                per_pair = (shifted / shifted.sum(axis=1, keepdims=True)) @ self._nli_matrix  # (pairs, k) probs
+                for i, premise, row_hyps in zip(live, premises, hyps):
+                    scores[i] = per_pair[[pair_index[(premise, h)] for _, h in row_hyps]].mean(axis=0)
+                return scores, live_mask
+            entail = logits[:, self._entail]
+            pair_score = [[entail[pair_index[(p, h)]] for _, h in row_hyps] for p, row_hyps in zip(premises, hyps)]
         else:
+            # Each unique text (premises and hypotheses) is embedded once; scores are cosines.
             text_index: dict[str, int] = {}
             for premise, row_hyps in zip(premises, hyps):
                 for text in (premise, *(h for _, h in row_hyps)):
                     text_index.setdefault(text, len(text_index))
             emb = self._embeddings(list(text_index), batch_size)
-            lookup = lambda premise, h: float(emb[text_index[premise]] @ emb[text_index[h]])  # noqa: E731
-        for i, premise, row_hyps in zip(live, premises, hyps):
-            if self._is_nli and self.zs.nli_scoring == "mapped":
-                scores[i] = np.mean([lookup(premise, h) for _, h in row_hyps], axis=0)
-                continue
+            pair_score = [[float(emb[text_index[p]] @ emb[text_index[h]]) for _, h in row_hyps]
+                          for p, row_hyps in zip(premises, hyps)]
+        for i, row_hyps, row_scores in zip(live, hyps, pair_score):
             sums, counts = np.zeros(k), np.zeros(k)
-            for j, h in row_hyps:
-                sums[j] += lookup(premise, h)
+            for (j, _), value in zip(row_hyps, row_scores):
+                sums[j] += value
                 counts[j] += 1
             scores[i] = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
         return scores, live_mask

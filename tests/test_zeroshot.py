@@ -147,6 +147,31 @@ def test_model_without_entailment_label_is_a_clear_error(tmp_path, tiny_model_di
         model.predict_proba(ROWS[:1])
 
 
+def test_similarity_scores_are_cosines_of_mean_pooled_embeddings(tmp_path, tiny_nli_dir):
+    import torch
+
+    config = zs_config(tmp_path, tiny_nli_dir, **{"zeroshot.calibrate": False, "zeroshot.none_threshold": 0.3})
+    model = build_model(config)
+    scores, live = model.raw_scores(ROWS[:1])
+
+    def embed(text):
+        enc = model.tokenizer([text], return_tensors="pt")
+        with torch.no_grad():
+            hidden = model.model(**enc).last_hidden_state[0]
+        v = hidden.mean(dim=0).numpy()  # one text, no padding: mean over its tokens
+        return v / np.linalg.norm(v)
+
+    premise = embed("Zelensky said [Macron] urged concessions.")
+    fill = dict(actor="Emmanuel Macron", target="territorial concessions by Ukraine to Russia")
+    for j, label in enumerate(["favor", "against"]):
+        cosines = [premise @ embed(t.format(**fill)) for t in config.zeroshot.hypotheses["default"][label]]
+        assert scores[0, j] == pytest.approx(np.mean(cosines), abs=1e-5)
+    assert live.tolist() == [True] and np.isnan(scores[0, 2])  # none: no hypothesis, the threshold stands in
+    probs = model.predict_proba(ROWS[:1])[0]
+    expected = softmax(np.array([scores[0, 0], scores[0, 1], 0.3]) / config.zeroshot.temperature)
+    assert np.allclose(probs, expected, atol=1e-5)
+
+
 # ------------------------------------------------------------------ fast path: batching, gating, odd input
 
 
