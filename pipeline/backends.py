@@ -5,6 +5,8 @@
   reference), the actor's mentions replaced by a placeholder token.
 * ``transformer``: a Hugging Face sequence classifier fine-tuned with the Trainer on
   (actor + target, marked sentence) pairs, class-weighted loss, early stopping on dev F_avg.
+* ``zeroshot``: stance hypotheses scored by an NLI model or a sentence encoder, no training
+  (pipeline/zeroshot.py).
 
 A saved model is a folder holding ``stance.json`` (backend, task, labels, input format,
 training facts) beside the backend's own files, so loading needs nothing else.
@@ -245,15 +247,16 @@ def resolve_base_model(name: str) -> str:
     return name  # a hub id: transformers resolves it (needs hub access, or its local cache)
 
 
-def load_hf(name_or_path: str, **kwargs):
-    """Tokenizer and sequence-classification model, with a clear error when unreachable."""
+def load_hf(name_or_path: str, auto_class=None, **kwargs):
+    """Tokenizer and model (a sequence classifier unless ``auto_class`` says otherwise), with a clear
+    error when unreachable."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-        model = AutoModelForSequenceClassification.from_pretrained(name_or_path, **kwargs)
+        model = (auto_class or AutoModelForSequenceClassification).from_pretrained(name_or_path, **kwargs)
     except (OSError, ValueError) as exc:
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         hint = " (HF_HUB_OFFLINE=1: only local paths and the local cache are used)" if offline else ""
@@ -441,6 +444,10 @@ BACKENDS: dict[str, type[StanceModel]] = {
     "transformer": TransformerModel,
 }
 
+# The zeroshot backend builds on StanceModel and load_hf above and adds itself to BACKENDS;
+# a module import (not ``from ... import``) works whichever of the two modules is imported first.
+import pipeline.zeroshot  # noqa: E402,F401
+
 
 def build_model(config: Config) -> StanceModel:
     """A fresh, untrained model for the config's backend."""
@@ -449,6 +456,8 @@ def build_model(config: Config) -> StanceModel:
         return TfidfModel(config.task, config.model, config.tfidf)
     if backend == "transformer":
         return TransformerModel(config.task, config.model, config.training)
+    if backend == "zeroshot":
+        return BACKENDS[backend](config.task, config.model, config.zeroshot)
     return BACKENDS[backend](config.task, config.model)
 
 

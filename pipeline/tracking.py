@@ -111,7 +111,8 @@ def run_tags(config: Config, kind: str) -> dict[str, str]:
     return {
         "kind": kind,
         "backend": config.model.backend,
-        "base_model": config.model.base_model if config.model.backend == "transformer" else config.model.backend,
+        "base_model": {"transformer": config.model.base_model, "zeroshot": config.zeroshot.model}.get(
+            config.model.backend, config.model.backend),
         "git_commit": git_commit(),
         "data_digest": file_digest(config.data.annotations),
         "corpus": config.data.corpus,

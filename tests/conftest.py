@@ -79,8 +79,11 @@ urged offer cede land peace table back return refuse refused support supports ag
 mayor smith bike lanes building more tweet number about author s [ ] . , " ' : ; - ( )""".split()
 
 
-def build_tiny_transformer(folder: Path) -> Path:
-    """A 2-layer, 32-wide BERT with a word-level vocabulary, saved like a hub model."""
+def build_tiny_transformer(folder: Path, **config_kwargs) -> Path:
+    """A 2-layer, 32-wide BERT with a word-level vocabulary, saved like a hub model.
+
+    ``config_kwargs`` go to the BertConfig (``id2label=...`` makes an NLI-shaped head).
+    """
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -89,7 +92,7 @@ def build_tiny_transformer(folder: Path) -> Path:
     tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
     config = BertConfig(
         vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128,
+        intermediate_size=64, max_position_embeddings=128, **config_kwargs,
     )
     import torch
 
