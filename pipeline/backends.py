@@ -333,6 +333,7 @@ class TransformerModel(StanceModel):
                 loss = torch.nn.functional.cross_entropy(outputs.logits, gold, weight=weights.to(outputs.logits.device))
                 return (loss, outputs) if return_outputs else loss
 
+        distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
         steps_per_epoch = -(-len(train_ds) // t.batch_size)
         workdir = tempfile.mkdtemp(prefix="stance-train-")
         use_dev = dev_ds is not None
@@ -361,7 +362,7 @@ class TransformerModel(StanceModel):
             # Without a GPU the Trainer only runs distributed (torchrun, accelerate launch) when
             # told it is on the CPU; gloo is the CPU process-group backend.
             use_cpu=not torch.cuda.is_available(),
-            ddp_backend=None if torch.cuda.is_available() else "gloo",
+            ddp_backend="gloo" if distributed and not torch.cuda.is_available() else None,
         )
         cbs = list(callbacks or [])
         if use_dev and t.early_stopping_patience > 0:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # read by huggingface_hub at import: tests never use the hub
 from pathlib import Path
 
 import pytest
