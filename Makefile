@@ -7,6 +7,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= configs/finetune.yaml
 MODEL ?=
+INPUT ?=
+OUTPUT ?=
+REPORT ?=
+ENCODING_ERRORS ?= strict
 MLFLOW_PORT ?= 5000
 STAMP := $(VENV)/.installed
 
@@ -17,7 +21,7 @@ export HF_DATASETS_OFFLINE := $(HF_HUB_OFFLINE)
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install test validate stats train evaluate cv compare bench ui clean
+.PHONY: help install test validate stats train evaluate cv compare predict bench ui clean
 
 help: ## list the targets with what each does
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,6 +55,10 @@ cv: $(STAMP) ## grouped k-fold cross-validation of CONFIG: parent MLflow run, on
 
 compare: $(STAMP) ## print the experiment's runs side by side (backend, base model, F_avg, macro-F1, time), best first
 	$(PY) -m pipeline compare --config $(CONFIG)
+
+predict: $(STAMP) ## stance in new articles: INPUT=folder|.jsonl|.csv OUTPUT=.jsonl|.csv [MODEL=...] [REPORT=dir]
+	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make predict INPUT=folder|file.jsonl|file.csv OUTPUT=out.jsonl|out.csv [MODEL=models/finetune-minilm] [REPORT=dir] [ENCODING_ERRORS=replace]"; exit 2; }
+	$(PY) -m pipeline predict --input "$(INPUT)" --output "$(OUTPUT)" --model "$(or $(MODEL),models/finetune-minilm)" --encoding-errors $(ENCODING_ERRORS) $(if $(REPORT),--report "$(REPORT)")
 
 bench: $(STAMP) ## run the benchmarks (pipeline/bench_*.py) and print their figures; BENCH=name for one
 	$(PY) -m pipeline.bench $(BENCH)
