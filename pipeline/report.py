@@ -154,6 +154,10 @@ class StanceReport:
         targets = self.task.targets
         fig = Figure(figsize=(2.6 + 1.9 * len(targets), 1.6 + 0.55 * max(len(actors), 1)), layout="constrained")
         ax = fig.subplots()
+        if not actors:
+            ax.text(0.5, 0.5, "no actor of the task is mentioned", ha="center", va="center")
+            ax.set_axis_off()
+            return fig
         # Fixed -1..1 range: centred at 0, and two reports' colours mean the same.
         im = ax.imshow(np.ma.masked_invalid(scores), cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
         ax.set_facecolor("0.92")  # never-mentioned cells
