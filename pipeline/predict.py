@@ -24,7 +24,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -81,6 +81,17 @@ class PredictStats:
         rate = self.pairs / self.seconds if self.seconds > 0 else 0.0
         return (f"{self.documents} documents, {self.sentences} sentences ({self.sentences_with_actors} with an actor), "
                 f"{self.pairs} pairs classified in {self.seconds:.1f} s ({rate:.1f} pairs/s)")
+
+
+class _Pair(NamedTuple):
+    """One (sentence, actor, target) waiting for its batch; ``text`` is what the model reads."""
+
+    doc: Document
+    sent: Sentence
+    actor: str
+    target: str
+    text: str
+    truncated: bool
 
 
 def _mlflow_uri(uri: str) -> bool:
@@ -153,7 +164,7 @@ class StanceClassifier:
 
     # -- streaming
 
-    def _pending(self, doc: Document, sent: Sentence, stats: PredictStats) -> list[tuple]:
+    def _pairs(self, doc: Document, sent: Sentence, stats: PredictStats) -> list[_Pair]:
         first_mention: dict[str, tuple[int, int]] = {}
         for m in self.matcher.mentions(sent.text):
             first_mention.setdefault(m.actor, (m.start, m.end))
@@ -163,20 +174,21 @@ class StanceClassifier:
         for actor, span in first_mention.items():
             text, truncated = self.fit_text(sent.text, actor, span)
             stats.truncated += truncated * len(self.task.target_ids)
-            out += [(doc, sent, actor, target, text, truncated) for target in self.task.target_ids]
+            out += [_Pair(doc, sent, actor, target, text, truncated) for target in self.task.target_ids]
         return out
 
-    def _classify(self, pending: list[tuple]) -> Iterator[Prediction]:
-        if not pending:
+    def _classify(self, pairs: list[_Pair]) -> Iterator[Prediction]:
+        if not pairs:
             return
-        probs = self.model.predict_proba([Row(text, actor, target) for _, _, actor, target, text, _ in pending])
+        probs = self.model.predict_proba([Row(p.text, p.actor, p.target) for p in pairs])
         labels = self.labels
-        for (doc, sent, actor, target, _, truncated), p in zip(pending, probs):
+        for pair, row in zip(pairs, probs):
+            doc, sent = pair.doc, pair.sent
             yield Prediction(
                 doc_id=doc.doc_id, sentence_id=sent.id, start=sent.start, end=sent.end, sentence=sent.text,
-                actor=actor, target=target, label=labels[int(np.argmax(p))],
-                probs={lab: round(float(v), 6) for lab, v in zip(labels, p)},
-                truncated=truncated, encoding_replaced=doc.encoding_replaced, date=doc.date,
+                actor=pair.actor, target=pair.target, label=labels[int(np.argmax(row))],
+                probs={lab: round(float(v), 6) for lab, v in zip(labels, row)},
+                truncated=pair.truncated, encoding_replaced=doc.encoding_replaced, date=doc.date,
             )
 
     def predict_documents(
@@ -187,7 +199,7 @@ class StanceClassifier:
         Only one batch of pending pairs is held at once, so memory does not grow with the input.
         """
         stats = stats if stats is not None else PredictStats()
-        pending: list[tuple] = []
+        pending: list[_Pair] = []
         for doc in documents:
             stats.documents += 1
             stats.encoding_replaced += doc.encoding_replaced
@@ -198,7 +210,7 @@ class StanceClassifier:
                     stats.furniture += 1
                     continue
                 stats.sentences += 1
-                pending += self._pending(doc, sent, stats)
+                pending += self._pairs(doc, sent, stats)
                 while len(pending) >= batch_size:
                     batch, pending = pending[:batch_size], pending[batch_size:]
                     stats.pairs += len(batch)

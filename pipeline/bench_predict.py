@@ -1,0 +1,180 @@
+"""Benchmark of inference on new articles (``make bench`` or ``python -m pipeline.bench predict``).
+
+* Throughput: the end-to-end predict path (read JSONL, segment, match actors, the
+  long-sentence rule, classify, write JSONL) against a bare pass of the same model over
+  the same (actor and target, sentence) pairs: tokenize + forward only, with the same
+  batching (chunks of 256 pairs sorted by length, batches of ``eval_batch_size``). Each is
+  timed twice, alternately, and the faster run counts (the machine is shared).
+* Memory: peak resident set size of a separate process running ``run_predict`` at 1,000
+  and at 10,000 sentences: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` read by that
+  process after the model has loaded and again at the end.
+
+Inputs are synthetic: the seed articles' sentences (page furniture left out), shuffled
+with a fixed seed and grouped into documents of 25 sentences, repeated as often as needed.
+The model is ``models/finetune-minilm`` when it exists; otherwise the packaged MiniLM with
+an untrained classification head (the same network, so the same speed) is saved to a
+temporary folder, and the output says so.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SENTENCES_PER_DOC = 25
+THROUGHPUT_SENTENCES = 1_000
+MEMORY_SENTENCES = (1_000, 10_000)
+DEFAULT_MODEL = Path("models/finetune-minilm")
+
+
+def seed_sentences() -> list[str]:
+    """Non-furniture sentences of the seed articles."""
+    from pipeline.segment import segment
+
+    out = []
+    for path in sorted(Path("seeds").glob("*.txt")):
+        out += [s.text for s in segment(path.read_text(encoding="utf-8"), path.stem) if not s.furniture]
+    return out
+
+
+def synthetic_jsonl(path: Path, n_sentences: int, seed: int = 0) -> Path:
+    """``n_sentences`` seed sentences, shuffled and repeated, as documents of 25 paragraphs."""
+    rng = random.Random(seed)
+    pool = seed_sentences()
+    sentences: list[str] = []
+    while len(sentences) < n_sentences:
+        batch = pool[:]
+        rng.shuffle(batch)
+        sentences += batch
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(0, n_sentences, SENTENCES_PER_DOC):
+            text = "\n\n".join(sentences[i : min(i + SENTENCES_PER_DOC, n_sentences)])
+            fh.write(json.dumps({"doc_id": f"synth-{i // SENTENCES_PER_DOC:05d}", "text": text}) + "\n")
+    return path
+
+
+def bench_model(tmp: Path) -> tuple[Path, str]:
+    """The trained default model, or an untrained one of the same architecture."""
+    if (DEFAULT_MODEL / "stance.json").is_file():
+        return DEFAULT_MODEL, f"{DEFAULT_MODEL} (trained by `make train`)"
+    from pipeline.backends import TransformerModel, load_hf, resolve_base_model
+    from pipeline.config import load_config
+
+    config = load_config("configs/finetune.yaml")
+    model = TransformerModel(config.task, config.model, config.training)
+    labels = config.task.labels
+    model.tokenizer, model.model = load_hf(
+        resolve_base_model(config.model.base_model), num_labels=len(labels),
+        id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)},
+    )
+    folder = model.save(tmp / "untrained-minilm")
+    return folder, (f"{DEFAULT_MODEL} is absent: the packaged {config.model.base_model} with an untrained "
+                    f"classification head, saved to a temp folder (same network and speed; labels meaningless)")
+
+
+def bare_forward(clf, rows, chunk: int = 256) -> float:
+    """Seconds for tokenize + forward over ``rows``' model inputs, batched as predict_proba batches."""
+    import torch
+
+    model = clf.model
+    pairs = [model.formatter.pair(r) for r in rows]  # input strings built beforehand: not timed
+    batch_size = model.training.eval_batch_size
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for i in range(0, len(pairs), chunk):
+            part = sorted(pairs[i : i + chunk], key=lambda p: len(p[0]) + len(p[1]))
+            for j in range(0, len(part), batch_size):
+                first, second = zip(*part[j : j + batch_size])
+                enc = model.tokenizer(list(first), list(second), truncation=True,
+                                      max_length=model.model_cfg.max_length, padding=True, return_tensors="pt")
+                torch.softmax(model.model(**enc).logits, dim=-1)
+    return time.perf_counter() - start
+
+
+def throughput(model_dir: Path, tmp: Path) -> None:
+    import torch
+
+    from pipeline.inputs import Row
+    from pipeline.predict import StanceClassifier, read_predictions, run_predict
+
+    clf = StanceClassifier.load(model_dir)
+    source = synthetic_jsonl(tmp / "throughput.jsonl", THROUGHPUT_SENTENCES)
+    clf.analyze("Macron urged talks with Putin.")  # warm-up
+    e2e, bare, stats = [], [], None
+    for _ in range(2):
+        result = run_predict(source, tmp / "out.jsonl", str(model_dir), classifier=clf)
+        stats = result.stats
+        e2e.append(stats.seconds)
+        # The same pairs; a truncated sentence (if any) goes in whole, cut by the tokenizer instead.
+        rows = [Row(r["sentence"], r["actor"], r["target"]) for r in read_predictions(tmp / "out.jsonl")]
+        bare.append(bare_forward(clf, rows))
+    n = stats.pairs
+    best_e2e, best_bare = min(e2e), min(bare)
+    print(f"input: {stats.documents} synthetic documents, {stats.sentences} sentences, {n} pairs "
+          f"({stats.truncated} truncated); torch threads {torch.get_num_threads()}")
+    print(f"  end-to-end predict (read, segment, match, classify, write JSONL): {n / best_e2e:8.1f} pairs/s "
+          f"({best_e2e:.1f} s)")
+    print(f"  bare pass (tokenize + forward, same pairs, same batching):       {n / best_bare:8.1f} pairs/s "
+          f"({best_bare:.1f} s)")
+    print(f"  overhead of the predict path: {100 * (best_e2e / best_bare - 1):+.1f}% (goal < 15%); "
+          f"runs e2e {[round(s, 1) for s in e2e]} s, bare {[round(s, 1) for s in bare]} s")
+
+
+def peak_rss(model_dir: Path, n_sentences: int, tmp: Path) -> dict:
+    """Run a prediction of ``n_sentences`` in a separate process; its own ru_maxrss figures."""
+    source = synthetic_jsonl(tmp / f"memory-{n_sentences}.jsonl", n_sentences)
+    cmd = [sys.executable, "-m", "pipeline.bench_predict", "child", str(model_dir), str(source),
+           str(tmp / f"memory-{n_sentences}-out.jsonl")]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise RuntimeError(f"memory run failed ({' '.join(cmd)}):\n{res.stderr[-2000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def memory(model_dir: Path, tmp: Path) -> None:
+    print("peak RSS of a separate predict process (resource.getrusage(RUSAGE_SELF).ru_maxrss):")
+    figures = {}
+    for n in MEMORY_SENTENCES:
+        fig = peak_rss(model_dir, n, tmp)
+        figures[n] = fig
+        print(f"  {n:>6,} sentences, {fig['pairs']:>6,} pairs: peak {fig['peak_mib']:7.1f} MiB "
+              f"(after model load {fig['loaded_mib']:.1f} MiB; +{fig['peak_mib'] - fig['loaded_mib']:.1f} MiB "
+              f"while predicting) in {fig['seconds']:.0f} s")
+    small, large = (figures[n]["peak_mib"] for n in MEMORY_SENTENCES)
+    print(f"  growth from {MEMORY_SENTENCES[0]:,} to {MEMORY_SENTENCES[1]:,} sentences: {large - small:+.1f} MiB "
+          "(goal: flat)")
+
+
+def _child(model_dir: str, source: str, output: str) -> None:
+    """Inside the measured process: load, record the peak, predict, record the peak again."""
+    from pipeline.predict import StanceClassifier, run_predict
+
+    clf = StanceClassifier.load(model_dir)
+    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    stats = run_predict(source, output, model_dir, classifier=clf).stats
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"loaded_mib": loaded, "peak_mib": peak, "pairs": stats.pairs, "seconds": stats.seconds}))
+
+
+def main() -> None:
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp_name:
+        tmp = Path(tmp_name)
+        model_dir, note = bench_model(tmp)
+        print(f"model: {note}")
+        throughput(model_dir, tmp)
+        memory(model_dir, tmp)
+    print(f"bench predict took {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["child"]:
+        _child(*sys.argv[2:5])
+    else:
+        main()
