@@ -162,7 +162,7 @@ class StanceReport:
         im = ax.imshow(np.ma.masked_invalid(scores), cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
         ax.set_facecolor("0.92")  # never-mentioned cells
         pos, neg = self.poles or ("+", "-")
-        fig.colorbar(im, ax=ax, label=f"net stance: ({pos} - {neg}) / pairs", shrink=0.9)
+        fig.colorbar(im, ax=ax, label="net stance score", shrink=0.9)
         ax.set_xticks(range(len(targets)), [textwrap.fill(t.name, 16) for t in targets])
         ax.set_yticks(range(len(actors)), [self.task.actor(a).name for a in actors])
         ax.xaxis.tick_top()
@@ -174,7 +174,8 @@ class StanceReport:
             detail = f"{counts[pos]} {pos} / {counts[neg]} {neg} of {n[i, j]}" if self.poles else f"n={n[i, j]}"
             ax.text(j, i, f"{scores[i, j]:+.2f}\n{detail}", ha="center", va="center", fontsize=8,
                     color="white" if abs(scores[i, j]) > 0.55 else "black")
-        ax.set_title(f"Net stance of each actor on each target (blue: {pos}, red: {neg})", fontsize=10)
+        ax.set_title(f"Net stance score = ({pos} - {neg}) / pairs   (blue: {pos}, red: {neg}, grey: not mentioned)",
+                     fontsize=10)
         return fig
 
     def markdown(self, model_uri: str) -> str:
