@@ -5,9 +5,14 @@
   the same (actor and target, sentence) pairs: tokenize + forward only, with the same
   batching (chunks of 256 pairs sorted by length, batches of ``eval_batch_size``). Each is
   timed twice, alternately, and the faster run counts (the machine is shared).
-* Memory: peak resident set size of a separate process running ``run_predict`` at 1,000
-  and at 10,000 sentences: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` read by that
-  process after the model has loaded and again at the end.
+* Memory: peak resident set size (VmHWM in /proc/self/status) of a separate process running
+  ``run_predict``: read after the model has loaded, then reset (``/proc/self/clear_refs``)
+  and read again at the end, so the second figure is the peak while predicting. Flatness from 1,000 to 10,000 sentences is measured with the
+  TF-IDF backend, which runs the same streaming path (read, segment, match, batch, write)
+  fast enough for 10,000 sentences in seconds; the fine-tuned MiniLM classifies some 35-70
+  pairs/s on 2 cores, so 10,000 sentences (about 38,000 pairs) would take 10-20 minutes. The
+  transformer's own peak is measured at 1,000 sentences; ``STANCE_BENCH_FULL=1`` adds the
+  transformer at 10,000 sentences.
 
 Inputs are synthetic: the seed articles' sentences (page furniture left out), shuffled
 with a fixed seed and grouped into documents of 25 sentences, repeated as often as needed.
@@ -19,8 +24,8 @@ temporary folder, and the output says so.
 from __future__ import annotations
 
 import json
+import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,7 +33,7 @@ import time
 from pathlib import Path
 
 SENTENCES_PER_DOC = 25
-THROUGHPUT_SENTENCES = 1_000
+THROUGHPUT_SENTENCES = 250
 MEMORY_SENTENCES = (1_000, 10_000)
 DEFAULT_MODEL = Path("models/finetune-minilm")
 
@@ -78,8 +83,22 @@ def bench_model(tmp: Path) -> tuple[Path, str]:
                     f"classification head, saved to a temp folder (same network and speed; labels meaningless)")
 
 
+def tfidf_model(tmp: Path) -> Path:
+    """The TF-IDF baseline fitted on the seed corpus's training split (seconds), for the memory runs."""
+    from pipeline.backends import build_model
+    from pipeline.config import load_config
+    from pipeline.data import build_dataset
+
+    config = load_config("configs/tfidf.yaml")
+    model = build_model(config)
+    model.fit(build_dataset(config)["train"])
+    return model.save(tmp / "tfidf")
+
+
 def bare_forward(clf, rows, chunk: int = 256) -> float:
-    """Seconds for tokenize + forward over ``rows``' model inputs, batched as predict_proba batches."""
+    """Seconds for tokenize + forward over ``rows``' model inputs, batched as predict_proba batches:
+    each chunk tokenized at once, sorted by token count, padded per batch."""
+    import numpy as np
     import torch
 
     model = clf.model
@@ -88,12 +107,13 @@ def bare_forward(clf, rows, chunk: int = 256) -> float:
     start = time.perf_counter()
     with torch.inference_mode():
         for i in range(0, len(pairs), chunk):
-            part = sorted(pairs[i : i + chunk], key=lambda p: len(p[0]) + len(p[1]))
-            for j in range(0, len(part), batch_size):
-                first, second = zip(*part[j : j + batch_size])
-                enc = model.tokenizer(list(first), list(second), truncation=True,
-                                      max_length=model.model_cfg.max_length, padding=True, return_tensors="pt")
-                torch.softmax(model.model(**enc).logits, dim=-1)
+            first, second = zip(*pairs[i : i + chunk])
+            enc = model.tokenizer(list(first), list(second), truncation=True, max_length=model.model_cfg.max_length)
+            order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
+            for j in range(0, len(order), batch_size):
+                idx = order[j : j + batch_size]
+                batch = model.tokenizer.pad({k: [enc[k][n] for n in idx] for k in enc.keys()}, return_tensors="pt")
+                torch.softmax(model.model(**batch).logits, dim=-1)
     return time.perf_counter() - start
 
 
@@ -117,7 +137,7 @@ def throughput(model_dir: Path, tmp: Path) -> None:
     n = stats.pairs
     best_e2e, best_bare = min(e2e), min(bare)
     print(f"input: {stats.documents} synthetic documents, {stats.sentences} sentences, {n} pairs "
-          f"({stats.truncated} truncated); torch threads {torch.get_num_threads()}")
+          f"({stats.truncated} truncated); torch threads {torch.get_num_threads()}", flush=True)
     print(f"  end-to-end predict (read, segment, match, classify, write JSONL): {n / best_e2e:8.1f} pairs/s "
           f"({best_e2e:.1f} s)")
     print(f"  bare pass (tokenize + forward, same pairs, same batching):       {n / best_bare:8.1f} pairs/s "
@@ -127,7 +147,7 @@ def throughput(model_dir: Path, tmp: Path) -> None:
 
 
 def peak_rss(model_dir: Path, n_sentences: int, tmp: Path) -> dict:
-    """Run a prediction of ``n_sentences`` in a separate process; its own ru_maxrss figures."""
+    """Run a prediction of ``n_sentences`` in a separate process; its memory figures (see ``_child``)."""
     source = synthetic_jsonl(tmp / f"memory-{n_sentences}.jsonl", n_sentences)
     cmd = [sys.executable, "-m", "pipeline.bench_predict", "child", str(model_dir), str(source),
            str(tmp / f"memory-{n_sentences}-out.jsonl")]
@@ -138,28 +158,51 @@ def peak_rss(model_dir: Path, n_sentences: int, tmp: Path) -> dict:
 
 
 def memory(model_dir: Path, tmp: Path) -> None:
-    print("peak RSS of a separate predict process (resource.getrusage(RUSAGE_SELF).ru_maxrss):")
-    figures = {}
-    for n in MEMORY_SENTENCES:
-        fig = peak_rss(model_dir, n, tmp)
-        figures[n] = fig
-        print(f"  {n:>6,} sentences, {fig['pairs']:>6,} pairs: peak {fig['peak_mib']:7.1f} MiB "
-              f"(after model load {fig['loaded_mib']:.1f} MiB; +{fig['peak_mib'] - fig['loaded_mib']:.1f} MiB "
-              f"while predicting) in {fig['seconds']:.0f} s")
-    small, large = (figures[n]["peak_mib"] for n in MEMORY_SENTENCES)
-    print(f"  growth from {MEMORY_SENTENCES[0]:,} to {MEMORY_SENTENCES[1]:,} sentences: {large - small:+.1f} MiB "
-          "(goal: flat)")
+    print("peak RSS (VmHWM) of a separate predict process; reset after the model loads:")
+
+    def show(name: str, folder: Path, n: int) -> float:
+        fig = peak_rss(folder, n, tmp)
+        print(f"  {name:<12} {n:>6,} sentences, {fig['pairs']:>6,} pairs: peak while predicting "
+              f"{fig['peak_mib']:7.1f} MiB (peak up to model load {fig['loaded_mib']:.1f} MiB) "
+              f"in {fig['seconds']:.0f} s ({fig['pairs'] / fig['seconds']:.0f} pairs/s)", flush=True)
+        return fig["peak_mib"]
+
+    tfidf = tfidf_model(tmp)
+    small, large = (show("tfidf", tfidf, n) for n in MEMORY_SENTENCES)
+    print(f"  growth from {MEMORY_SENTENCES[0]:,} to {MEMORY_SENTENCES[1]:,} sentences (tfidf): "
+          f"{large - small:+.1f} MiB (goal: flat)")
+    sizes = MEMORY_SENTENCES if os.environ.get("STANCE_BENCH_FULL") == "1" else MEMORY_SENTENCES[:1]
+    peaks = [show("transformer", model_dir, n) for n in sizes]
+    if len(peaks) == 2:
+        print(f"  growth from {sizes[0]:,} to {sizes[1]:,} sentences (transformer): {peaks[1] - peaks[0]:+.1f} MiB")
+    else:
+        print(f"  (transformer at {MEMORY_SENTENCES[1]:,} sentences: STANCE_BENCH_FULL=1, 10-20 minutes)")
+
+
+def _status_mib(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (Linux), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def _child(model_dir: str, source: str, output: str) -> None:
-    """Inside the measured process: load, record the peak, predict, record the peak again."""
+    """Inside the measured process: load, reset the peak, predict, read the peak again.
+
+    Not ``ru_maxrss``: Linux keeps it across fork + exec, so a child would report at least
+    the parent's size. VmHWM belongs to this process image; writing 5 to
+    /proc/self/clear_refs resets it to the current RSS, so the second reading is the peak
+    while predicting alone.
+    """
     from pipeline.predict import StanceClassifier, run_predict
 
     clf = StanceClassifier.load(model_dir)
-    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    loaded = _status_mib("VmHWM")
+    Path("/proc/self/clear_refs").write_text("5")
     stats = run_predict(source, output, model_dir, classifier=clf).stats
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"loaded_mib": loaded, "peak_mib": peak, "pairs": stats.pairs, "seconds": stats.seconds}))
+    print(json.dumps({"loaded_mib": loaded, "peak_mib": _status_mib("VmHWM"), "pairs": stats.pairs,
+                      "seconds": stats.seconds}))
 
 
 def main() -> None:
