@@ -7,11 +7,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= configs/finetune.yaml
 MODEL ?=
+INPUT ?=
+OUTPUT ?=
+REPORT ?=
+ENCODING_ERRORS ?= strict
 MLFLOW_PORT ?= 5000
 STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.installed-spark
-INPUT ?=
-OUTPUT ?=
 MASTER ?= local[*]
 NPROC ?= 2
 SERVE_PORT ?= 5001
@@ -24,7 +26,7 @@ export HF_DATASETS_OFFLINE := $(HF_HUB_OFFLINE)
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install test validate stats train evaluate cv compare train-ddp predict-spark serve tracking-server bench ui clean
+.PHONY: help install test validate stats train evaluate cv compare predict train-ddp predict-spark serve tracking-server bench ui clean
 
 help: ## list the targets with what each does
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -63,6 +65,10 @@ cv: $(STAMP) ## grouped k-fold cross-validation of CONFIG: parent MLflow run, on
 
 compare: $(STAMP) ## print the experiment's runs side by side (backend, base model, F_avg, macro-F1, time), best first
 	$(PY) -m pipeline compare --config $(CONFIG)
+
+predict: $(STAMP) ## stance in new articles: INPUT=folder|.jsonl|.csv OUTPUT=.jsonl|.csv [MODEL=...] [REPORT=dir]
+	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make predict INPUT=folder|file.jsonl|file.csv OUTPUT=out.jsonl|out.csv [MODEL=models/finetune-minilm] [REPORT=dir] [ENCODING_ERRORS=replace]"; exit 2; }
+	$(PY) -m pipeline predict --input "$(INPUT)" --output "$(OUTPUT)" --model "$(or $(MODEL),models/finetune-minilm)" --encoding-errors $(ENCODING_ERRORS) $(if $(REPORT),--report "$(REPORT)")
 
 train-ddp: $(STAMP) ## train CONFIG with NPROC processes under torchrun (CPU: gloo; GPUs: one process each)
 	$(VENV)/bin/torchrun --standalone --nproc_per_node $(NPROC) -m pipeline train --config $(CONFIG)

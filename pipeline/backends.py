@@ -84,6 +84,10 @@ class StanceModel:
         """(n, k) probabilities, columns in ``self.labels`` order."""
         raise NotImplementedError
 
+    def fits(self, row: Row) -> bool:
+        """Whether the row's model input is within the model's length limit (none by default)."""
+        return True
+
     def _save_files(self, folder: Path) -> None:
         raise NotImplementedError
 
@@ -417,6 +421,12 @@ class TransformerModel(StanceModel):
                 logits = self.model(**{k: v.to(device) for k, v in batch.items()}).logits
                 out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         return out
+
+    def fits(self, row: Row) -> bool:
+        """Whether the encoded (actor and target, marked sentence) pair fits ``max_length`` untruncated."""
+        first, second = self.formatter.pair(row)
+        # verbose=False: an over-long input is the expected case here, not one to warn about.
+        return len(self.tokenizer(first, second, verbose=False)["input_ids"]) <= self.model_cfg.max_length
 
     def spec(self):
         return super().spec() | {"training": self.training.model_dump()}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 DEFAULT_CONFIG = "configs/base.yaml"
 TRAIN_CONFIG = "configs/finetune.yaml"
+DEFAULT_MODEL = "models/finetune-minilm"  # the folder `make train` writes (configs/finetune.yaml's name)
 
 
 def _config(args: argparse.Namespace):
@@ -157,6 +158,27 @@ def cmd_predict_spark(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    import logging
+
+    from pipeline.predict import run_predict
+
+    # Warnings about the input (an empty file, replaced bytes) go to stderr as they happen.
+    logging.basicConfig(format="warning: %(message)s", level=logging.WARNING, stream=sys.stderr)
+    result = run_predict(args.input, args.output, args.model, report_dir=args.report,
+                         encoding_errors=args.encoding_errors, batch_size=args.batch_size)
+    stats = result.stats
+    if stats.documents and not stats.pairs:
+        print(f"no actor of the model's task is mentioned in {args.input}: the output is empty", file=sys.stderr)
+    notes = [f"{n} {what}" for n, what in ((stats.truncated, "pairs truncated (long sentences)"),
+                                           (stats.encoding_replaced, "documents with replaced bytes"),
+                                           (stats.empty_documents, "empty documents")) if n]
+    print(f"{stats.line()} -> {result.output}" + (f"; {', '.join(notes)}" if notes else ""))
+    if result.report_files:
+        print(f"report: {', '.join(str(p) for p in result.report_files)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stance", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -197,6 +219,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="models/finetune-minilm",
                    help="model folder, runs:/<run_id>/model or models:/<name>@<alias>")
     p.add_argument("--master", default="local[*]", help="Spark master URL (default local[*])")
+    p = add("predict", cmd_predict, "stance of every mentioned actor on every target in new articles")
+    p.add_argument("--input", required=True, help="a folder of .txt files, a .jsonl or a .csv (a 'text' column; "
+                   "optional doc_id, date, title)")
+    p.add_argument("--output", required=True, help="predictions file: .jsonl or .csv (written whole or not at all)")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"model folder, runs:/<run_id>/model or models:/<name>@<alias> (default: {DEFAULT_MODEL})")
+    p.add_argument("--report", default=None, metavar="DIR",
+                   help="also write the stance report (counts, evidence, heatmap, DNA export) into DIR")
+    p.add_argument("--encoding-errors", choices=["strict", "replace"], default="strict",
+                   help="invalid UTF-8: stop with the file and byte offset (strict), or decode with U+FFFD and "
+                   "flag the document's predictions encoding_replaced (replace)")
+    p.add_argument("--batch-size", type=int, default=256, help="pairs classified per batch (memory stays flat)")
     p = add("agreement", cmd_agreement, "Cohen's kappa between two annotation files of the same units")
     p.add_argument("a")
     p.add_argument("b")
@@ -209,14 +243,17 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.config import ConfigError
     from pipeline.corpus import CorpusError
     from pipeline.data import SplitError
+    from pipeline.documents import InputFileError
     from pipeline.inputs import InputError
     from pipeline.spark import SparkInputError
     from pipeline.tracking import TrackingError
+    from pipeline.predict import OutputFileError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, CorpusError, SplitError, ModelLoadError, InputError, TrackingError, SparkInputError) as exc:
+    except (ConfigError, CorpusError, SplitError, ModelLoadError, InputError, InputFileError,
+            OutputFileError, TrackingError, SparkInputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
