@@ -6,8 +6,8 @@ Run one: ``python -m pipeline.bench zeroshot`` runs ``pipeline/bench_zeroshot.py
 
 from __future__ import annotations
 
-import importlib
 import pkgutil
+import subprocess
 import sys
 
 import pipeline
@@ -26,10 +26,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not names:
         print("no benchmarks yet")
+    failed = []
     for name in names:
         print(f"=== bench {name}", flush=True)
-        importlib.import_module(f"pipeline.bench_{name}").main()
-    return 0
+        # Each benchmark in a fresh process started from this light one: peak-memory figures
+        # (ru_maxrss is inherited across fork and exec) then belong to that benchmark alone.
+        code = f"import pipeline.bench_{name} as m; m.main()"
+        if subprocess.run([sys.executable, "-c", code]).returncode != 0:
+            failed.append(name)
+    if failed:
+        print(f"failed: {failed}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -50,9 +50,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         uri, labels = mlflow_model_uri(str(MODEL), Path(tmp))
         udf = stance_udf(spark, uri, labels)
-        frame = spark.createDataFrame(pairs).repartition(spark.sparkContext.defaultParallelism)
+        frame = spark.createDataFrame(pairs.assign(row=range(len(pairs))))
+        frame = frame.repartition(spark.sparkContext.defaultParallelism)
         start = time.perf_counter()
-        scored = score_frame(frame, udf).select("label").toPandas()
+        scored = score_frame(frame, udf).select("row", "label").toPandas().sort_values("row")
         spark_s = time.perf_counter() - start
     agree = (scored["label"].to_numpy() == [labels[i] for i in direct.argmax(axis=1)]).mean()
     cores = spark.sparkContext.defaultParallelism
