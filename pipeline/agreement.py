@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sklearn.metrics import cohen_kappa_score
 
 from pipeline.config import TaskConfig
-from pipeline.corpus import CorpusError, Issue, Record, parse_corpus
+from pipeline.corpus import CorpusError, Record, parse_corpus
 
 
 @dataclass
@@ -79,5 +79,3 @@ def format_agreement(result: Agreement) -> str:
     lines += [f"  {u} {a} {t}: A={x} B={y}" for u, a, t, x, y in result.disagreements]
     return "\n".join(lines)
 
-
-__all__ = ["Agreement", "agreement", "agreement_files", "format_agreement", "Issue"]

@@ -171,8 +171,6 @@ def _run_side(side: str, workdir: Path) -> dict:
 
 
 def main(sample: int = SAMPLE, batch_size: int = BATCH_SIZE, sides: tuple[str, ...] = SIDES) -> None:
-    import torch
-
     from pipeline.actors import ActorMatcher
 
     mib = 1 / 2**20

@@ -62,7 +62,6 @@ def cmd_scaffold(args: argparse.Namespace) -> int:
     """Write an annotation skeleton: every sentence, mentioned actors labelled 'none'."""
     from pipeline.actors import ActorMatcher
     from pipeline.segment import segment
-    from pipeline.stats import write_json_atomic  # noqa: F401  (same temp-then-rename rule below)
 
     config = _config(args)
     task = config.task
