@@ -18,6 +18,8 @@ MASTER ?= local[*]
 NPROC ?= 2
 SERVE_PORT ?= 5001
 SERVE_MODEL ?= models:/stance-ukraine-seeds@champion
+TRIALS ?=
+SET ?=
 
 # Offline by default (no model or dataset hub at run time); `make train HF_HUB_OFFLINE=0` to allow the hub.
 HF_HUB_OFFLINE ?= 1
@@ -26,7 +28,7 @@ export HF_DATASETS_OFFLINE := $(HF_HUB_OFFLINE)
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install test validate stats train evaluate cv compare predict train-ddp predict-spark serve tracking-server bench ui clean
+.PHONY: help install test validate stats train evaluate cv sweep compare predict train-ddp predict-spark serve tracking-server bench ui clean
 
 help: ## list the targets with what each does
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -55,13 +57,16 @@ stats: $(STAMP) ## label counts per target x label, per actor, per document (rep
 	$(PY) -m pipeline stats --config $(CONFIG) --output reports/stats.json
 
 train: $(STAMP) ## fine-tune the default transformer (or CONFIG=...), save models/<name>/, log to MLflow
-	$(PY) -m pipeline train --config $(CONFIG)
+	$(PY) -m pipeline train --config $(CONFIG) $(foreach s,$(SET),--set $(s))
 
 evaluate: $(STAMP) ## evaluate models/<name>/ (or MODEL=path|runs:/...|models:/name@alias) on the test split
-	$(PY) -m pipeline evaluate --config $(CONFIG) $(if $(MODEL),--model "$(MODEL)")
+	$(PY) -m pipeline evaluate --config $(CONFIG) $(if $(MODEL),--model "$(MODEL)") $(foreach s,$(SET),--set $(s))
 
 cv: $(STAMP) ## grouped k-fold cross-validation of CONFIG: parent MLflow run, one child per fold
-	$(PY) -m pipeline cv --config $(CONFIG)
+	$(PY) -m pipeline cv --config $(CONFIG) $(foreach s,$(SET),--set $(s))
+
+sweep: $(STAMP) ## hyperparameter search on dev (Optuna; a parent MLflow run, one child per trial) [TRIALS=n]; writes <config>-best.yaml
+	$(PY) -m pipeline sweep --config $(CONFIG) $(if $(TRIALS),--trials $(TRIALS)) $(foreach s,$(SET),--set $(s))
 
 compare: $(STAMP) ## print the experiment's runs side by side (backend, base model, F_avg, macro-F1, time), best first
 	$(PY) -m pipeline compare --config $(CONFIG)

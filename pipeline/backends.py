@@ -304,13 +304,17 @@ class TransformerModel(StanceModel):
             torch.set_num_threads(t.threads)
         set_seed(t.seed)
         k = len(self.labels)
-        self.tokenizer, self.model = load_hf(
-            resolve_base_model(self.model_cfg.base_model),
-            num_labels=k,
-            id2label=dict(enumerate(self.labels)),
-            label2id={lab: i for i, lab in enumerate(self.labels)},
-            ignore_mismatched_sizes=True,
-        )
+        label_maps = {"id2label": dict(enumerate(self.labels)), "label2id": {lab: i for i, lab in enumerate(self.labels)}}
+        base = resolve_base_model(self.model_cfg.base_model)
+        if self.model_cfg.pooling == "mean":
+            from transformers import AutoModel
+
+            from pipeline.heads import MeanPooledClassifier
+
+            self.tokenizer, encoder = load_hf(base, auto_class=AutoModel, **label_maps)
+            self.model = MeanPooledClassifier(encoder, k)
+        else:
+            self.tokenizer, self.model = load_hf(base, num_labels=k, ignore_mismatched_sizes=True, **label_maps)
 
         def to_features(ds):
             enc = self._encode(rows_of(ds))
@@ -350,6 +354,7 @@ class TransformerModel(StanceModel):
             weight_decay=t.weight_decay,
             warmup_steps=int(t.warmup_ratio * steps_per_epoch * t.epochs),
             lr_scheduler_type=t.lr_scheduler,
+            group_by_length=t.group_by_length,
             eval_strategy="epoch" if use_dev else "no",
             save_strategy="epoch" if use_dev else "no",
             save_total_limit=2,
@@ -440,8 +445,16 @@ class TransformerModel(StanceModel):
 
     @classmethod
     def _load_files(cls, folder, task, model_cfg, spec):
+        from pipeline.heads import MeanPooledClassifier, is_mean_pooled
+
         model = cls(task, model_cfg, TrainingConfig(**spec.get("training", {})))
-        model.tokenizer, model.model = load_hf(str(folder))
+        if is_mean_pooled(folder):
+            from transformers import AutoModel
+
+            model.tokenizer, encoder = load_hf(str(folder), auto_class=AutoModel)
+            model.model = MeanPooledClassifier.from_encoder_folder(folder, encoder)
+        else:
+            model.tokenizer, model.model = load_hf(str(folder))
         id2label = {int(i): lab for i, lab in model.model.config.id2label.items()}
         if [id2label[i] for i in range(len(id2label))] != model.labels:
             raise ModelLoadError(f"{folder}: the model's id2label {id2label} does not match stance.json labels")

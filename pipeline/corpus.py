@@ -14,10 +14,17 @@ One JSON object per line, one line per text unit (a sentence of an article, a tw
 
 Actor, target and label values must be ids from the task config. Errors name the
 file, the line, the field, what was expected and what was found.
+
+``data.format: flat`` reads what stance benchmarks ship instead: one JSON object per
+line and per (text, actor, target, label), fields renamed through ``data.fields``
+(e.g. ``{label: stance}``); other keys are ignored. ``actor`` may be left out when the
+task has one actor; actor and target may be given by id or by name (any case), the
+label by its id in any case. Each line becomes a record with one label.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 from dataclasses import dataclass, field
@@ -25,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.actors import ActorMatcher
-from pipeline.config import Config, TaskConfig
+from pipeline.config import FLAT_FIELDS, Config, TaskConfig
 from pipeline.segment import segment
 
 SPLITS = ("train", "dev", "test")
@@ -168,8 +175,67 @@ def _check_record(obj: Any, line: int, file: str, task: TaskConfig, issues: list
     )
 
 
-def parse_corpus(path: str | Path, task: TaskConfig) -> tuple[list[Record], list[Issue]]:
-    """Read a JSONL corpus; return the records that parsed and every issue found."""
+def _lookup(value: Any, ids: list[str], names: dict[str, str]) -> str | None:
+    """The task id that ``value`` names: an id as is, or an id or name in any case."""
+    if not isinstance(value, str):
+        return None
+    if value in ids:
+        return value
+    folded = value.strip().casefold()
+    return next((i for i in ids if i.casefold() == folded), None) or names.get(folded)
+
+
+class FlatReader:
+    """Turns one flat benchmark line into the record shape ``_check_record`` validates."""
+
+    def __init__(self, task: TaskConfig, fields: dict[str, str] | None = None):
+        self.task = task
+        self.key = {f: (fields or {}).get(f, f) for f in FLAT_FIELDS}
+        self.actors = (task.actor_ids, {a.name.casefold(): a.id for a in task.actors})
+        self.targets = (task.target_ids, {t.name.casefold(): t.id for t in task.targets})
+        self.labels = (list(task.labels), {})
+
+    def __call__(self, obj: Any, line: int, file: str, issues: list[Issue]) -> dict | None:
+        if not isinstance(obj, dict):
+            issues.append(Issue(file, line, None, f"expected a JSON object, found {_type_name(obj)}"))
+            return None
+        key = self.key
+        out: dict[str, Any] = {}
+        for fld in ("id", "text", "split", "doc_id"):
+            if key[fld] in obj:
+                out[fld] = obj[key[fld]]
+        if key["actor"] not in obj and len(self.task.actors) == 1:
+            obj = {**obj, key["actor"]: self.task.actor_ids[0]}
+        label: dict[str, str] = {}
+        ok = True
+        for fld, (ids, names) in (("actor", self.actors), ("target", self.targets), ("label", self.labels)):
+            if key[fld] not in obj:
+                issues.append(Issue(file, line, key[fld], f"missing required field ({fld})"))
+                ok = False
+                continue
+            found = _lookup(obj[key[fld]], ids, names)
+            if found is None:
+                issues.append(Issue(file, line, key[fld], f"expected one of {ids} (or a name), found {obj[key[fld]]!r}"))
+                ok = False
+            label[fld] = found
+        if not ok:
+            return None
+        return out | {"labels": [label]}
+
+    def renamed(self, issue: Issue) -> Issue:
+        """An issue about a record field, naming the field as the flat file calls it."""
+        return dataclasses.replace(issue, field=self.key.get(issue.field, issue.field))
+
+
+def parse_corpus(
+    path: str | Path, task: TaskConfig, fmt: str = "records", fields: dict[str, str] | None = None
+) -> tuple[list[Record], list[Issue]]:
+    """Read a JSONL corpus; return the records that parsed and every issue found.
+
+    ``fmt`` is ``records`` (the schema above) or ``flat`` (one label per line; ``fields``
+    maps field names to the file's keys).
+    """
+    flat = FlatReader(task, fields) if fmt == "flat" else None
     path = Path(path)
     file = str(path)
     if not path.is_file():
@@ -191,7 +257,15 @@ def parse_corpus(path: str | Path, task: TaskConfig) -> tuple[list[Record], list
             except json.JSONDecodeError as exc:
                 issues.append(Issue(file, line_no, None, f"not valid JSON: {exc.msg} at column {exc.colno}"))
                 continue
-            record = _check_record(obj, line_no, file, task, issues)
+            if flat is not None:
+                obj = flat(obj, line_no, file, issues)
+                if obj is None:
+                    continue
+                before = len(issues)
+                record = _check_record(obj, line_no, file, task, issues)
+                issues[before:] = [flat.renamed(i) for i in issues[before:]]  # the file's field names
+            else:
+                record = _check_record(obj, line_no, file, task, issues)
             if record is None:
                 continue
             if record.id in first_line:
@@ -312,7 +386,7 @@ def check_metadata(path: Path, documents: Path | None) -> list[Issue]:
 def validate(config: Config) -> tuple[list[Record], list[Issue]]:
     """Every check on the configured corpus."""
     file = config.data.annotations
-    records, issues = parse_corpus(file, config.task)
+    records, issues = parse_corpus(file, config.task, config.data.format, config.data.fields)
     if config.data.complete_labels:
         issues += check_labels_complete(records, config.task, file)
     if config.data.documents:

@@ -9,7 +9,7 @@ from pipeline.data import build_dataset
 from pipeline.inputs import InputError, InputFormatter, Row
 from tests.conftest import tiny_overrides
 
-BACKENDS = ["majority", "tfidf", "transformer"]
+BACKENDS = ["majority", "tfidf", "transformer", "transformer-mean"]
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +18,13 @@ def seed_data():
     return build_dataset(config)
 
 
-def make(backend, tmp_path, tiny_model_dir):
-    config = load_config("configs/base.yaml", tiny_overrides(tmp_path, tiny_model_dir, **{"model.backend": backend}))
+def make(backend, tmp_path, tiny_model_dir, **extra):
+    """``transformer-mean``: the transformer with the mean-pooling head (model.pooling: mean)."""
+    if backend == "transformer-mean":
+        backend, extra = "transformer", {"model.pooling": "mean", **extra}
+    config = load_config(
+        "configs/base.yaml", tiny_overrides(tmp_path, tiny_model_dir, **{"model.backend": backend}, **extra)
+    )
     return config, build_model(config)
 
 
@@ -38,7 +43,7 @@ def test_fit_predict_save_load(backend, tmp_path, tiny_model_dir, seed_data):
     folder = model.save(tmp_path / "saved")
     assert (folder / "stance.json").is_file()
     again = load_model(folder)
-    assert again.backend == backend and again.labels == ["favor", "against", "none"]
+    assert again.backend == backend.split("-")[0] and again.labels == ["favor", "against", "none"]
     assert np.allclose(again.predict_proba(rows), probs, atol=1e-5)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".saved")]
 
@@ -50,6 +55,30 @@ def test_transformer_batched_equals_one_by_one(tmp_path, tiny_model_dir, seed_da
     batched = model.predict_proba(rows, batch_size=5)
     single = np.vstack([model.predict_proba([r]) for r in rows])
     assert np.allclose(batched, single, atol=1e-5)
+
+
+def test_same_seed_same_model_other_seed_other_model(tmp_path, tiny_model_dir, seed_data):
+    """Training is reproducible: the same config and seed give the same probabilities."""
+    rows = rows_of(seed_data["test"].select(range(20)))
+    train, dev = seed_data["train"].select(range(48)), seed_data["dev"].select(range(16))
+    probs = {}
+    for run, seed in (("a", 7), ("b", 7), ("c", 8)):
+        _, model = make("transformer-mean", tmp_path / run, tiny_model_dir, **{"training.seed": seed})
+        model.fit(train, dev)
+        probs[run] = model.predict_proba(rows)
+    assert np.array_equal(probs["a"], probs["b"])
+    assert not np.allclose(probs["a"], probs["c"])
+
+
+def test_mean_pooled_head_is_saved_beside_the_encoder(tmp_path, tiny_model_dir, seed_data):
+    _, model = make("transformer-mean", tmp_path, tiny_model_dir)
+    model.fit(seed_data["train"].select(range(16)), None)
+    folder = model.save(tmp_path / "m")
+    assert (folder / "head.safetensors").is_file()
+    import json
+
+    assert json.loads((folder / "config.json").read_text())["id2label"] == {"0": "favor", "1": "against", "2": "none"}
+    assert load_model(folder).model.classifier.out_features == 3
 
 
 def test_saved_transformer_carries_its_label_map(tmp_path, tiny_model_dir, seed_data):

@@ -157,3 +157,63 @@ def test_non_utf8_line_is_reported(tmp_path):
     path.write_bytes(json.dumps(rec(0)).encode() + b"\n" + b'{"id": "\xff"}\n')
     _, issues = validate(config_for(path))
     assert any(":2: not UTF-8" in str(i) for i in issues)
+
+
+# ---------------------------------------------------------------- flat benchmark files
+
+def flat_config(tmp_path, lines, **data):
+    from tests.conftest import TWEET_TASK, write_yaml
+
+    corpus = write_jsonl(tmp_path / "bench.jsonl", lines)
+    cfg = {
+        "name": "bench",
+        "task": TWEET_TASK,
+        "data": {"annotations": str(corpus), "format": "flat", "fields": {"label": "stance"},
+                 "group_by": "id", "complete_labels": False} | data,
+    }
+    return load_config(write_yaml(tmp_path / "bench.yaml", cfg))
+
+
+def test_flat_benchmark_lines_become_one_label_records(tmp_path):
+    from pipeline.data import build_dataset
+
+    lines = [
+        {"id": "a", "text": "Vote the mayor out", "actor": "author", "target": "Mayor Smith", "stance": "against",
+         "split": "train", "extra": 1},
+        {"id": "b", "text": "More bike lanes please", "target": "bike_lanes", "stance": "FAVOR", "split": "train"},
+        {"id": "c", "text": "Bike lanes on 5th", "actor": "The Tweet's Author", "target": "BIKE LANES",
+         "stance": "None", "split": "dev"},
+        {"id": "d", "text": "Mayor at the library", "actor": "author", "target": "mayor", "stance": "NONE",
+         "split": "test"},
+    ]
+    records = load_records(flat_config(tmp_path, lines))
+    assert [(r.id, r.split) for r in records] == [("a", "train"), ("b", "train"), ("c", "dev"), ("d", "test")]
+    assert [(lab.actor, lab.target, lab.label) for r in records for lab in r.labels] == [
+        ("author", "mayor", "AGAINST"), ("author", "bike_lanes", "FAVOR"),
+        ("author", "bike_lanes", "NONE"), ("author", "mayor", "NONE"),
+    ]
+    dd = build_dataset(flat_config(tmp_path, lines))
+    assert {k: len(v) for k, v in dd.items()} == {"train": 2, "dev": 1, "test": 1}
+
+
+def test_flat_errors_name_the_files_own_fields(tmp_path):
+    lines = [
+        {"id": "a", "text": "x", "target": "parking", "stance": "favor"},
+        {"id": "b", "text": "y", "target": "mayor"},
+        {"id": "c", "text": 3, "target": "mayor", "stance": "favor"},
+        {"ident": "d", "text": "z", "target": "mayor", "stance": "favor"},
+    ]
+    _, issues = validate(flat_config(tmp_path, lines, fields={"label": "stance", "id": "ident"}))
+    shown = [str(i) for i in issues]
+    assert any(":1: target: expected one of ['mayor', 'bike_lanes'] (or a name), found 'parking'" in s for s in shown)
+    assert any(":2: stance: missing required field (label)" in s for s in shown)
+    assert any(":3: text: expected str, found int" in s for s in shown)
+    assert any(":3: ident: missing required field" in s for s in shown)
+    assert not any(":4:" in s for s in shown)
+
+
+def test_flat_field_names_are_checked_in_the_config(tmp_path):
+    from pipeline.config import ConfigError
+
+    with pytest.raises(ConfigError, match="data.fields.*unknown field.*'stance'"):
+        flat_config(tmp_path, [], fields={"stance": "label"})
