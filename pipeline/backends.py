@@ -268,6 +268,17 @@ def load_hf(name_or_path: str, auto_class=None, **kwargs):
     return tokenizer, model
 
 
+def _length_grouping(on: bool) -> dict[str, Any]:
+    """TrainingArguments for length-grouped batches: transformers 5 names it train_sampling_strategy."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    if "train_sampling_strategy" in {f.name for f in dataclasses.fields(TrainingArguments)}:
+        return {"train_sampling_strategy": "group_by_length" if on else "random"}
+    return {"group_by_length": on}
+
+
 class TransformerModel(StanceModel):
     backend = "transformer"
 
@@ -354,7 +365,7 @@ class TransformerModel(StanceModel):
             weight_decay=t.weight_decay,
             warmup_steps=int(t.warmup_ratio * steps_per_epoch * t.epochs),
             lr_scheduler_type=t.lr_scheduler,
-            group_by_length=t.group_by_length,
+            **_length_grouping(t.group_by_length),
             eval_strategy="epoch" if use_dev else "no",
             save_strategy="epoch" if use_dev else "no",
             save_total_limit=2,

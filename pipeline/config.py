@@ -193,6 +193,12 @@ class InputFormat(_Strict):
         description="how an actor mention is marked in the sentence ({mention}); null to leave the text as is",
     )
 
+    normalize: Literal["none", "tweets"] = Field(
+        default="none",
+        description="tweets: HTML entities decoded, @handles -> @user, links -> http, runs of whitespace -> one "
+        "space (as BERTweet's preprocessing); none: the text as is",
+    )
+
     @field_validator("first")
     @classmethod
     def _first(cls, v: str) -> str:

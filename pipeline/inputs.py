@@ -8,12 +8,28 @@ sentence therefore get different inputs, and can get different labels.
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import dataclass
 
 from pipeline.actors import ActorMatcher
 from pipeline.config import InputFormat, TaskConfig
 
 ACTOR_TOKEN = "ACTORMENTION"
+HANDLE = re.compile(r"(?<![\w@])@\w{1,30}")
+LINK = re.compile(r"\b(?:https?://|www\.)\S+")
+SPACE = re.compile(r"\s+")
+
+
+def normalize_tweet(text: str) -> str:
+    """Decode HTML entities, replace @handles and links by placeholders, squeeze whitespace.
+
+    Handles and links carry little stance and, split into word pieces, many tokens.
+    """
+    text = html.unescape(text)
+    text = HANDLE.sub("@user", text)
+    text = LINK.sub("http", text)
+    return SPACE.sub(" ", text).strip()
 
 
 class InputError(ValueError):
@@ -70,14 +86,18 @@ class InputFormatter:
             last = m.end
         return "".join(out) + text[last:]
 
+    def text(self, row: Row) -> str:
+        return normalize_tweet(row.text) if self.fmt.normalize == "tweets" else row.text
+
     def pair(self, row: Row) -> tuple[str, str]:
         """(actor and target, marked sentence) for a cross-encoder."""
         first = self.fmt.first.format(
             actor=self.task.actor(row.actor).name, target=self.task.target(row.target).wording
         )
-        second = row.text if self.fmt.mark is None else self._replace_mentions(row.text, row.actor, self.fmt.mark)
+        text = self.text(row)
+        second = text if self.fmt.mark is None else self._replace_mentions(text, row.actor, self.fmt.mark)
         return first, second
 
     def flat(self, row: Row) -> str:
         """One string for bag-of-words models: the sentence, the actor's mentions as a token."""
-        return self._replace_mentions(row.text, row.actor, ACTOR_TOKEN)
+        return self._replace_mentions(self.text(row), row.actor, ACTOR_TOKEN)

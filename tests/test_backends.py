@@ -63,7 +63,8 @@ def test_same_seed_same_model_other_seed_other_model(tmp_path, tiny_model_dir, s
     train, dev = seed_data["train"].select(range(48)), seed_data["dev"].select(range(16))
     probs = {}
     for run, seed in (("a", 7), ("b", 7), ("c", 8)):
-        _, model = make("transformer-mean", tmp_path / run, tiny_model_dir, **{"training.seed": seed})
+        _, model = make("transformer-mean", tmp_path / run, tiny_model_dir,
+                        **{"training.seed": seed, "training.group_by_length": True})
         model.fit(train, dev)
         probs[run] = model.predict_proba(rows)
     assert np.array_equal(probs["a"], probs["b"])
@@ -79,6 +80,21 @@ def test_mean_pooled_head_is_saved_beside_the_encoder(tmp_path, tiny_model_dir, 
 
     assert json.loads((folder / "config.json").read_text())["id2label"] == {"0": "favor", "1": "against", "2": "none"}
     assert load_model(folder).model.classifier.out_features == 3
+
+
+def test_tweet_normalisation_and_single_actor_input_formats():
+    from pipeline.config import InputFormat, load_config
+    from pipeline.inputs import normalize_tweet
+
+    assert normalize_tweet("@Jo_T @x1 Surgeons &amp; nurses\n\n wear them https://t.co/a1 ok") == (
+        "@user @user Surgeons & nurses wear them http ok")
+    assert normalize_tweet("mail me at x@y.com, see www.example.org/page.") == "mail me at x@y.com, see http"
+    task = load_config("configs/example-tweets.yaml").task
+    fmt = InputFormat(first="{target}", mark=None, normalize="tweets")
+    pair = InputFormatter(task, fmt).pair(Row("@Mayor_Smith you &amp; your lanes", "author", "bike_lanes"))
+    assert pair == ("building more bike lanes", "@user you & your lanes")
+    raw = InputFormatter(task, InputFormat(first="{target}", mark=None)).pair(Row("a &amp; b", "author", "mayor"))
+    assert raw == ("Mayor Smith", "a &amp; b")
 
 
 def test_saved_transformer_carries_its_label_map(tmp_path, tiny_model_dir, seed_data):
