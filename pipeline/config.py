@@ -424,6 +424,9 @@ class SweepConfig(_Strict):
         default="median", description="stop a trial early when its dev F_avg after an epoch trails the others'"
     )
     startup_trials: int = Field(default=3, ge=0, description="trials run to the end before any is pruned")
+    warmup_epochs: int = Field(
+        default=1, ge=0, description="no trial is pruned on its first this-many epochs (slow starters catch up)"
+    )
     startup_random: int = Field(default=4, ge=1, description="random trials before TPE models the space")
     train_fraction: float = Field(
         default=1.0, gt=0, le=1, description="share of train each trial sees (stratified, seeded): cheaper trials"

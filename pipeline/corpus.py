@@ -215,7 +215,8 @@ class FlatReader:
                 continue
             found = _lookup(obj[key[fld]], ids, names)
             if found is None:
-                issues.append(Issue(file, line, key[fld], f"expected one of {ids} (or a name), found {obj[key[fld]]!r}"))
+                how = "any case" if fld == "label" else "or a name"
+                issues.append(Issue(file, line, key[fld], f"expected one of {ids} ({how}), found {obj[key[fld]]!r}"))
                 ok = False
             label[fld] = found
         if not ok:

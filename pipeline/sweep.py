@@ -125,8 +125,9 @@ def make_pruner(config: Config):
     if s.pruner == "none":
         return optuna.pruners.NopPruner()
     if s.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=config.training.epochs)
-    return optuna.pruners.MedianPruner(n_startup_trials=s.startup_trials, n_warmup_steps=0)
+        return optuna.pruners.HyperbandPruner(min_resource=1 + s.warmup_epochs, max_resource=config.training.epochs)
+    # Steps are epochs, reported from 1; Optuna's earliest pruning step is n_warmup_steps.
+    return optuna.pruners.MedianPruner(n_startup_trials=s.startup_trials, n_warmup_steps=s.warmup_epochs + 1)
 
 
 def default_output(config_path: Path) -> Path:

@@ -103,6 +103,27 @@ def test_pruned_trials_stop_early_and_are_marked(mlflow_store, tmp_path, tiny_mo
     assert client.get_run(result.run_id).data.metrics["sweep/trials_pruned"] == 2
 
 
+@pytest.mark.parametrize("warmup, first_prunable", [(0, 1), (1, 2), (2, 3)])
+def test_median_pruner_spares_the_warmup_epochs(warmup, first_prunable):
+    from pipeline.sweep import make_pruner
+
+    config = load_config("configs/finetune.yaml", {"sweep.warmup_epochs": warmup, "sweep.startup_trials": 2})
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(config))
+    for _ in range(2):  # two finished trials at 0.6 every epoch
+        trial = study.ask()
+        for epoch in (1, 2, 3):
+            trial.report(0.6, epoch)
+        study.tell(trial, 0.6)
+    trial = study.ask()
+    pruned_at = None
+    for epoch in (1, 2, 3):  # a trailing trial
+        trial.report(0.1, epoch)
+        if trial.should_prune():
+            pruned_at = epoch
+            break
+    assert pruned_at == first_prunable
+
+
 def test_pruning_callback_raises_when_the_pruner_says_so():
     class Trial:
         reported = []
