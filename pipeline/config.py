@@ -616,6 +616,22 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
     return validate_mapping(Config, raw, origin, path.resolve())
 
 
+def with_overrides(config: Config, overrides: dict[str, Any]) -> Config:
+    """A copy of a loaded config with dotted-key overrides applied, validated again.
+
+    Works from the config in memory, so files edited meanwhile change nothing (a sweep's
+    trials all start from the config the sweep loaded).
+    """
+    raw = config.model_dump()
+    origin: dict[str, Path] = {}
+    for dotted, value in overrides.items():
+        nested: dict = value
+        for part in reversed(dotted.split(".")):
+            nested = {part: nested}
+        raw = _merge(raw, nested, origin, Path("<override>"))
+    return validate_mapping(Config, raw, origin, Path("<override>"))
+
+
 def load_task(path: str | Path) -> TaskConfig:
     """Load a task file (actors, targets, labels) on its own."""
     path = Path(path).resolve()

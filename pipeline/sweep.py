@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from pipeline.config import Config, ConfigError, SweepParam, load_config
+from pipeline.config import Config, ConfigError, SweepParam, load_config, with_overrides
 
 PRUNED = "PRUNED"
 
@@ -74,7 +74,7 @@ def nested(dotted: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def check_space(config_path: Path, overrides: dict[str, Any], config: Config) -> None:
+def check_space(config_path: Path, config: Config) -> None:
     """Each key of the space must be a config key that accepts the space's values."""
     space = config.sweep.space
     if not space:
@@ -85,7 +85,7 @@ def check_space(config_path: Path, overrides: dict[str, Any], config: Config) ->
             if spec.type == "int":
                 value = int(value)
             try:
-                load_config(config_path, {**overrides, key: value})
+                with_overrides(config, {key: value})
             except ConfigError as exc:
                 raise SweepError(f"{config_path}: sweep.space.{key}: the value {value!r} is not accepted: {exc}") from None
 
@@ -205,7 +205,7 @@ def run_sweep(
     overrides = dict(overrides or {})
     config = load_config(config_path, overrides)
     s = config.sweep
-    check_space(config_path, overrides, config)
+    check_space(config_path, config)
     n_trials = n_trials or s.n_trials
     out = Path(output or s.output or default_output(config_path))
     tracking.setup(config)
@@ -235,7 +235,7 @@ def run_sweep(
 
         def objective(trial) -> float:
             params = {key: suggest(trial, key, spec) for key, spec in s.space.items()}
-            cfg = load_config(config_path, {**overrides, **params})
+            cfg = with_overrides(config, params)
             shown = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in params.items())
             print(f"trial {trial.number}: {shown}", flush=True)
             with mlflow.start_run(run_name=f"sweep-{config.name}-trial{trial.number:03d}", nested=True):
