@@ -89,3 +89,24 @@ def test_missing_file_and_bad_yaml(tmp_path):
     bad.write_text("data: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_with_overrides_validates_a_copy_in_memory():
+    from pipeline.config import ConfigError, with_overrides
+
+    config = load_config("configs/finetune.yaml")
+    changed = with_overrides(config, {"training.learning_rate": 3e-5, "model.pooling": "mean"})
+    assert (changed.training.learning_rate, changed.model.pooling) == (3e-5, "mean")
+    assert (config.training.learning_rate, config.model.pooling) != (3e-5, "mean")
+    assert changed.task == config.task and changed.data == config.data
+    with pytest.raises(ConfigError, match=r"<override>: training.epochs: .*greater than or equal to 1"):
+        with_overrides(config, {"training.epochs": 0})
+    with pytest.raises(ConfigError, match="training.epocs: unknown key"):
+        with_overrides(config, {"training.epocs": 3})
+
+
+def test_sweep_space_entries_are_checked_at_load(tmp_path):
+    with pytest.raises(ConfigError, match="sweep.space.training.learning_rate.*low < high"):
+        load_config("configs/finetune.yaml", {"sweep.space": {"training.learning_rate": {"type": "float", "low": 1}}})
+    with pytest.raises(ConfigError, match="sweep.space.model.pooling.*non-empty 'choices'"):
+        load_config("configs/finetune.yaml", {"sweep.space": {"model.pooling": {"type": "categorical", "choices": []}}})
