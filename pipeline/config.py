@@ -600,6 +600,25 @@ def validate_mapping(model: type[BaseModel], raw: dict, origin: dict[str, Path],
         raise ConfigError("invalid config:\n  " + "\n  ".join(lines)) from None
 
 
+def nest_dotted(dotted: dict[str, Any]) -> dict[str, Any]:
+    """{"a.b": 1, "a.c": 2} -> {"a": {"b": 1, "c": 2}}: dotted keys (as for --set) as nested mappings."""
+    out: dict[str, Any] = {}
+    for key, value in dotted.items():
+        node = out
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return out
+
+
+def _apply_overrides(raw: dict, overrides: dict[str, Any], origin: dict[str, Path]) -> dict:
+    """Merge dotted-key overrides into a raw config, one key at a time, recording them as '<override>'."""
+    for dotted, value in overrides.items():
+        raw = _merge(raw, nest_dotted({dotted: value}), origin, Path("<override>"))
+    return raw
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
     """Load, merge and validate an experiment config file.
 
@@ -608,11 +627,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
     path = Path(path)
     origin: dict[str, Path] = {}
     raw = _load_raw(path, origin)
-    for dotted, value in (overrides or {}).items():
-        nested: dict = value
-        for part in reversed(dotted.split(".")):
-            nested = {part: nested}
-        raw = _merge(raw, nested, origin, Path("<override>"))
+    raw = _apply_overrides(raw, overrides or {}, origin)
     return validate_mapping(Config, raw, origin, path.resolve())
 
 
@@ -624,11 +639,7 @@ def with_overrides(config: Config, overrides: dict[str, Any]) -> Config:
     """
     raw = config.model_dump()
     origin: dict[str, Path] = {}
-    for dotted, value in overrides.items():
-        nested: dict = value
-        for part in reversed(dotted.split(".")):
-            nested = {part: nested}
-        raw = _merge(raw, nested, origin, Path("<override>"))
+    raw = _apply_overrides(raw, overrides, origin)
     return validate_mapping(Config, raw, origin, Path("<override>"))
 
 

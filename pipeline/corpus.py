@@ -262,11 +262,10 @@ def parse_corpus(
                 obj = flat(obj, line_no, file, issues)
                 if obj is None:
                     continue
-                before = len(issues)
-                record = _check_record(obj, line_no, file, task, issues)
+            before = len(issues)
+            record = _check_record(obj, line_no, file, task, issues)
+            if flat is not None:
                 issues[before:] = [flat.renamed(i) for i in issues[before:]]  # the file's field names
-            else:
-                record = _check_record(obj, line_no, file, task, issues)
             if record is None:
                 continue
             if record.id in first_line:

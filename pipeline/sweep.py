@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from pipeline.config import Config, ConfigError, SweepParam, load_config, with_overrides
+from pipeline.config import Config, ConfigError, SweepParam, load_config, nest_dotted, with_overrides
 
 PRUNED = "PRUNED"
 
@@ -60,18 +60,6 @@ def suggest(trial, key: str, spec: SweepParam) -> Any:
     if spec.type == "int":
         return trial.suggest_int(key, int(spec.low), int(spec.high), step=int(spec.step or 1), log=spec.log)
     return trial.suggest_float(key, spec.low, spec.high, step=spec.step, log=spec.log)
-
-
-def nested(dotted: dict[str, Any]) -> dict[str, Any]:
-    """{"a.b": 1, "a.c": 2} -> {"a": {"b": 1, "c": 2}}."""
-    out: dict[str, Any] = {}
-    for key, value in dotted.items():
-        node = out
-        *parents, last = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return out
 
 
 def check_space(config_path: Path, config: Config) -> None:
@@ -140,7 +128,7 @@ def write_best_config(
     """A config extending the swept one with the best trial's settings; written to a temp file, then renamed."""
     out.parent.mkdir(parents=True, exist_ok=True)
     body = {"extends": os.path.relpath(config_path.resolve(), out.parent.resolve()), "name": f"{config.name}-best"}
-    body |= nested({k: v for k, v in {**overrides, **best}.items() if k not in ("name", "extends")})
+    body |= nest_dotted({k: v for k, v in {**overrides, **best}.items() if k not in ("name", "extends")})
     text = "".join(f"# {line}\n" for line in note.splitlines()) + yaml.safe_dump(body, sort_keys=False)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
