@@ -8,28 +8,13 @@ sentence therefore get different inputs, and can get different labels.
 
 from __future__ import annotations
 
-import html
-import re
 from dataclasses import dataclass
 
 from pipeline.actors import ActorMatcher
 from pipeline.config import InputFormat, TaskConfig
+from pipeline.normalize import normalize_tweet
 
 ACTOR_TOKEN = "ACTORMENTION"
-HANDLE = re.compile(r"(?<![\w@])@\w{1,30}")
-LINK = re.compile(r"\b(?:https?://|www\.)\S+")
-SPACE = re.compile(r"\s+")
-
-
-def normalize_tweet(text: str) -> str:
-    """Decode HTML entities, replace @handles and links by placeholders, squeeze whitespace.
-
-    Handles and links carry little stance and, split into word pieces, many tokens.
-    """
-    text = html.unescape(text)
-    text = HANDLE.sub("@user", text)
-    text = LINK.sub("http", text)
-    return SPACE.sub(" ", text).strip()
 
 
 class InputError(ValueError):
