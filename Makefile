@@ -90,8 +90,8 @@ tracking-server: $(STAMP) ## a shared MLflow tracking server on 127.0.0.1 (MLFLO
 	$(VENV)/bin/mlflow server --backend-store-uri "sqlite:///$(CURDIR)/mlflow-server.db" \
 	  --artifacts-destination "$(CURDIR)/mlartifacts-server" --host 127.0.0.1 --port $(MLFLOW_PORT)
 
-bench: $(STAMP) ## run the benchmarks (pipeline/bench_*.py) and print their figures; BENCH=name for one
-	$(PY) -m pipeline.bench $(BENCH)
+bench: $(STAMP) ## run the benchmarks (benchmarks/*.py) and print their figures; BENCH=name for one
+	$(PY) -m benchmarks $(BENCH)
 
 ui: $(STAMP) ## start the MLflow UI on http://127.0.0.1:5000 (MLFLOW_PORT=) against the same store
 	$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" --host 127.0.0.1 --port $(MLFLOW_PORT)

@@ -22,7 +22,7 @@ def _config(args: argparse.Namespace):
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from pipeline.corpus import validate
+    from pipeline.data.validate import validate
 
     config = _config(args)
     records, issues = validate(config)
@@ -37,8 +37,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from pipeline.corpus import load_records
-    from pipeline.stats import corpus_stats, format_stats, write_json_atomic
+    from pipeline.data.validate import load_records
+    from pipeline.data.stats import corpus_stats, format_stats, write_json_atomic
 
     config = _config(args)
     stats = corpus_stats(load_records(config), config.task)
@@ -49,7 +49,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    from pipeline.segment import segment
+    from pipeline.data.segment import segment
 
     for path in args.files:
         path = Path(path)
@@ -60,8 +60,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 def cmd_scaffold(args: argparse.Namespace) -> int:
     """Write an annotation skeleton: every sentence, mentioned actors labelled 'none'."""
-    from pipeline.actors import ActorMatcher
-    from pipeline.segment import segment
+    from pipeline.data.actors import ActorMatcher
+    from pipeline.data.segment import segment
 
     config = _config(args)
     task = config.task
@@ -98,7 +98,7 @@ def cmd_scaffold(args: argparse.Namespace) -> int:
 
 
 def cmd_agreement(args: argparse.Namespace) -> int:
-    from pipeline.agreement import agreement_files, format_agreement
+    from pipeline.data.agreement import agreement_files, format_agreement
 
     print(format_agreement(agreement_files(args.a, args.b, _config(args).task)))
     return 0
@@ -123,42 +123,42 @@ def _full_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pipeline.train import train
+    from pipeline.experiments.train import train
 
     train(_full_config(args))
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from pipeline.evaluate import evaluate
+    from pipeline.experiments.evaluate import evaluate
 
     evaluate(_full_config(args), args.model or None)
     return 0
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
-    from pipeline.cv import cross_validate
+    from pipeline.experiments.cv import cross_validate
 
     cross_validate(_full_config(args))
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from pipeline.sweep import run_sweep
+    from pipeline.experiments.sweep import run_sweep
 
     run_sweep(args.config, _overrides(args.set), n_trials=args.trials, output=args.output)
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from pipeline.compare import compare_runs, format_runs
+    from pipeline.experiments.compare import compare_runs, format_runs
 
     print(format_runs(compare_runs(_full_config(args))))
     return 0
 
 
 def cmd_predict_spark(args: argparse.Namespace) -> int:
-    from pipeline.spark import predict_spark
+    from pipeline.inference.spark import predict_spark
 
     predict_spark(args.input, args.output, args.model, args.master)
     return 0
@@ -167,7 +167,7 @@ def cmd_predict_spark(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     import logging
 
-    from pipeline.predict import run_predict
+    from pipeline.inference.predict import run_predict
 
     # Warnings about the input (an empty file, replaced bytes) go to stderr as they happen.
     logging.basicConfig(format="warning: %(message)s", level=logging.WARNING, stream=sys.stderr)
@@ -251,16 +251,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.backends import ModelLoadError
+    from pipeline.models.encoders import ModelLoadError
     from pipeline.config import ConfigError
-    from pipeline.corpus import CorpusError
-    from pipeline.data import SplitError
-    from pipeline.documents import InputFileError
-    from pipeline.inputs import InputError
-    from pipeline.spark import SparkInputError
-    from pipeline.sweep import SweepError
-    from pipeline.tracking import TrackingError
-    from pipeline.predict import OutputFileError
+    from pipeline.data.corpus import CorpusError
+    from pipeline.data.datasets import SplitError
+    from pipeline.data.documents import InputFileError
+    from pipeline.models.inputs import InputError
+    from pipeline.inference.spark import SparkInputError
+    from pipeline.experiments.sweep import SweepError
+    from pipeline.experiments.tracking import TrackingError
+    from pipeline.inference.records import OutputFileError
 
     args = build_parser().parse_args(argv)
     try:

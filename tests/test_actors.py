@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.actors import ActorMatcher
+from pipeline.data.actors import ActorMatcher
 from pipeline.config import load_config
 
 

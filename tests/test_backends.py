@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
-from pipeline.backends import ModelLoadError, build_model, load_model, resolve_base_model, rows_of
+from pipeline.models.encoders import ModelLoadError, resolve_base_model
+from pipeline.models.registry import build_model, load_model
+from pipeline.models.inputs import rows_of
 from pipeline.config import load_config
-from pipeline.data import build_dataset
-from pipeline.inputs import InputError, InputFormatter, Row
+from pipeline.data.datasets import build_dataset
+from pipeline.models.inputs import InputError, InputFormatter, Row
 from tests.conftest import tiny_overrides
 
 BACKENDS = ["majority", "tfidf", "transformer", "transformer-mean"]
@@ -84,7 +86,7 @@ def test_mean_pooled_head_is_saved_beside_the_encoder(tmp_path, tiny_model_dir, 
 
 def test_tweet_normalisation_and_single_actor_input_formats():
     from pipeline.config import InputFormat, load_config
-    from pipeline.inputs import normalize_tweet
+    from pipeline.data.normalize import normalize_tweet
 
     assert normalize_tweet("@Jo_T @x1 Surgeons &amp; nurses\n\n wear them https://t.co/a1 ok") == (
         "@user @user Surgeons & nurses wear them http ok")
@@ -155,7 +157,7 @@ def test_packaged_base_model_resolves_to_a_local_folder():
 
 
 def test_unreachable_hub_id_names_the_model(monkeypatch):
-    from pipeline.backends import load_hf
+    from pipeline.models.encoders import load_hf
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelLoadError, match=r"cannot load model 'someone/not-a-model-xyz' \(HF_HUB_OFFLINE=1"):

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import load_config
-from pipeline.corpus import CorpusError, load_records, validate
+from pipeline.data.corpus import CorpusError
+from pipeline.data.validate import load_records, validate
 from tests.conftest import write_jsonl
 
 
@@ -175,7 +176,7 @@ def flat_config(tmp_path, lines, **data):
 
 
 def test_flat_benchmark_lines_become_one_label_records(tmp_path):
-    from pipeline.data import build_dataset
+    from pipeline.data.datasets import build_dataset
 
     lines = [
         {"id": "a", "text": "Vote the mayor out", "actor": "author", "target": "Mayor Smith", "stance": "against",

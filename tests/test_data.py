@@ -3,8 +3,8 @@
 import pytest
 
 from pipeline.config import load_config
-from pipeline.corpus import load_records
-from pipeline.data import SplitError, build_dataset, cross_validation_folds
+from pipeline.data.validate import load_records
+from pipeline.data.datasets import SplitError, build_dataset, cross_validation_folds
 from tests.conftest import write_jsonl
 
 

@@ -7,11 +7,14 @@ import logging
 import numpy as np
 import pytest
 
-from pipeline.backends import ModelLoadError, build_model
+from pipeline.models.encoders import ModelLoadError
+from pipeline.models.registry import build_model
 from pipeline.cli import main
 from pipeline.config import load_config
-from pipeline.documents import Document, InputFileError, read_documents
-from pipeline.predict import OutputFileError, StanceClassifier, read_predictions, run_predict
+from pipeline.data.documents import Document, InputFileError, read_documents
+from pipeline.inference.records import OutputFileError, read_predictions
+from pipeline.inference.classifier import StanceClassifier
+from pipeline.inference.predict import run_predict
 from tests.conftest import ROOT, tiny_overrides, write_jsonl
 
 ARTICLE = (
@@ -119,13 +122,16 @@ def test_long_sentence_is_cut_around_the_mention_and_flagged(clf):
     sentence = " ".join(words[:40] + ["Macron"] + words[40:]) + "."
     results = clf.analyze(sentence)
     assert {r.actor for r in results} == {"macron"} and all(r.truncated for r in results)
-    window, cut = clf.fit_text(sentence, "macron", (sentence.index("Macron"), sentence.index("Macron") + 6))
+    from pipeline.models.inputs import Row
+
+    prepared = clf.model.prepare([Row(sentence, "macron", t) for t in clf.task.target_ids])
+    window, cut = prepared[0].text, prepared[0].truncated
     assert cut and "Macron" in window and window in sentence
     assert len(window.split()) < len(sentence.split())
     start = sentence.index(window)
     assert (start == 0 or sentence[start - 1] == " ") and sentence[start + len(window)] in " ."
-    from pipeline.inputs import Row
-
+    assert prepared[0].spans and window[slice(*prepared[0].spans[0])] == "Macron"  # the mention moved with the cut
+    assert all(r.truncated and r.text in sentence for r in prepared)
     assert all(clf.model.fits(Row(window, "macron", t)) for t in clf.task.target_ids)
     assert not clf.model.fits(Row(sentence, "macron", "concessions"))
 
@@ -171,7 +177,7 @@ def test_every_input_and_output_format(clf, model_dir, tmp_path, source, out_for
         with out.open(encoding="utf-8", newline="") as fh:
             records = list(csv.DictReader(fh))
         assert list(records[0]) == ["doc_id", "sentence_id", "start", "end", "sentence", "actor", "target", "label",
-                                    "prob_favor", "prob_against", "prob_none", "truncated", "encoding_replaced",
+                                    "prob_favor", "prob_against", "prob_none", "via", "truncated", "encoding_replaced",
                                     "date", "model"]
         assert records[0]["date"] == "2022-05-10" and records[-1]["date"] == ""
         probs = [[float(r[f"prob_{lab}"]) for lab in clf.labels] for r in records]
@@ -298,7 +304,7 @@ def test_missing_model_folder_and_unknown_uri(tmp_path, capsys):
 def test_models_and_runs_uris(mlflow_store, tmp_path, tiny_model_dir):
     import mlflow
 
-    from pipeline.train import train
+    from pipeline.experiments.train import train
 
     result = train(load_config("configs/tfidf.yaml", tiny_overrides(tmp_path, tiny_model_dir)))
     client = mlflow.MlflowClient()

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pipeline.config import TaskConfig, load_config
-from pipeline.predict import Prediction
-from pipeline.report import StanceReport
+from pipeline.inference.records import Prediction
+from pipeline.inference.report import StanceReport
 from tests.conftest import ROOT, TWEET_TASK
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

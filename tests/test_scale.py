@@ -14,11 +14,11 @@ import mlflow
 import pandas as pd
 import pytest
 
-from pipeline.backends import build_model, load_model
+from pipeline.models.registry import build_model, load_model
 from pipeline.config import load_config
-from pipeline.data import build_dataset
-from pipeline.evaluate import evaluate
-from pipeline.train import train
+from pipeline.data.datasets import build_dataset
+from pipeline.experiments.evaluate import evaluate
+from pipeline.experiments.train import train
 from tests.conftest import tiny_overrides
 
 pytestmark = pytest.mark.slow
@@ -78,7 +78,7 @@ def tiny_saved(tmp_path_factory, tiny_model_dir) -> Path:
 
 def test_spark_udf_matches_direct_predict(tiny_saved, pairs, tmp_path):
     pytest.importorskip("pyspark")
-    from pipeline.spark import SparkInputError, mlflow_model_uri, score_frame, spark_session, stance_udf
+    from pipeline.inference.spark import SparkInputError, mlflow_model_uri, score_frame, spark_session, stance_udf
 
     spark = spark_session("local[2]")
     uri, labels = mlflow_model_uri(str(tiny_saved), tmp_path)
@@ -98,7 +98,7 @@ def test_spark_udf_matches_direct_predict(tiny_saved, pairs, tmp_path):
 
 def test_predict_spark_reads_jsonl_and_writes_parquet(tiny_saved, pairs, tmp_path):
     pytest.importorskip("pyspark")
-    from pipeline.spark import predict_spark
+    from pipeline.inference.spark import predict_spark
 
     source = tmp_path / "pairs.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in pairs.to_dict("records")))
@@ -162,7 +162,7 @@ def test_train_evaluate_compare_against_a_tracking_server(tmp_path, tiny_model_d
         run = mlflow.MlflowClient(uri).get_run(result.run_id)
         assert run.data.metrics["test/f_avg"] == pytest.approx(metrics["test/f_avg"])
         assert (tmp_path / "server-artifacts").exists()  # artefacts went through the server
-        from pipeline.compare import compare_runs
+        from pipeline.experiments.compare import compare_runs
 
         assert result.run_id[:8] in set(compare_runs(config)["run_id"])
         mlflow.set_tracking_uri(None)
@@ -172,7 +172,7 @@ def test_train_evaluate_compare_against_a_tracking_server(tmp_path, tiny_model_d
 
 def test_train_fails_fast_when_the_tracking_server_is_down(tmp_path, tiny_model_dir, monkeypatch):
     from pipeline import backends
-    from pipeline.tracking import TrackingError
+    from pipeline.experiments.tracking import TrackingError
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
     calls = []

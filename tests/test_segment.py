@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.segment import is_furniture, segment
+from pipeline.data.segment import is_furniture, segment
 
 
 def texts(text: str) -> list[str]:

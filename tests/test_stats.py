@@ -3,8 +3,8 @@ import subprocess
 import sys
 
 from pipeline.config import load_config
-from pipeline.corpus import load_records
-from pipeline.stats import corpus_stats, format_stats
+from pipeline.data.validate import load_records
+from pipeline.data.stats import corpus_stats, format_stats
 from tests.conftest import write_jsonl
 
 

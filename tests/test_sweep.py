@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from pipeline.config import load_config
-from pipeline.sweep import SweepError, pruning_callback, run_sweep
+from pipeline.experiments.sweep import SweepError, pruning_hook, run_sweep
 from tests.conftest import TWEET_TASK, tweet_records, write_jsonl, write_yaml
 
 pytestmark = pytest.mark.slow
@@ -105,7 +105,7 @@ def test_pruned_trials_stop_early_and_are_marked(mlflow_store, tmp_path, tiny_mo
 
 @pytest.mark.parametrize("warmup, first_prunable", [(0, 1), (1, 2), (2, 3)])
 def test_median_pruner_spares_the_warmup_epochs(warmup, first_prunable):
-    from pipeline.sweep import make_pruner
+    from pipeline.experiments.sweep import make_pruner
 
     config = load_config("configs/finetune.yaml", {"sweep.warmup_epochs": warmup, "sweep.startup_trials": 2})
     study = optuna.create_study(direction="maximize", pruner=make_pruner(config))
@@ -124,7 +124,7 @@ def test_median_pruner_spares_the_warmup_epochs(warmup, first_prunable):
     assert pruned_at == first_prunable
 
 
-def test_pruning_callback_raises_when_the_pruner_says_so():
+def test_pruning_hook_raises_when_the_pruner_says_so():
     class Trial:
         reported = []
 
@@ -135,12 +135,11 @@ def test_pruning_callback_raises_when_the_pruner_says_so():
             return len(self.reported) >= 2
 
     trial = Trial()
-    callback = pruning_callback(trial)
-    state = type("State", (), {"epoch": 1.0})()
-    callback.on_evaluate(None, state, None, metrics={"eval_f_avg": 0.5})
-    state.epoch = 2.0
+    prune = pruning_hook(trial)
+    prune(1, {"train_loss": 0.9})  # no dev figure: nothing to report
+    prune(1, {"dev_f_avg": 0.5})
     with pytest.raises(optuna.TrialPruned, match="after epoch 2"):
-        callback.on_evaluate(None, state, None, metrics={"eval_f_avg": 0.4})
+        prune(2, {"dev_f_avg": 0.4})
     assert trial.reported == [(1, 0.5), (2, 0.4)]
 
 

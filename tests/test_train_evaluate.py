@@ -8,12 +8,12 @@ import mlflow
 import pandas as pd
 import pytest
 
-from pipeline.backends import ModelLoadError
-from pipeline.compare import compare_runs, format_runs
+from pipeline.models.encoders import ModelLoadError
+from pipeline.experiments.compare import compare_runs, format_runs
 from pipeline.config import load_config
-from pipeline.cv import cross_validate
-from pipeline.evaluate import evaluate
-from pipeline.train import train
+from pipeline.experiments.cv import cross_validate
+from pipeline.experiments.evaluate import evaluate
+from pipeline.experiments.train import train
 from tests.conftest import tiny_overrides
 
 pytestmark = pytest.mark.slow

@@ -11,9 +11,11 @@ import mlflow
 import numpy as np
 import pytest
 
-from pipeline.backends import ModelLoadError, build_model, load_model, rows_of
+from pipeline.models.encoders import ModelLoadError
+from pipeline.models.registry import build_model, load_model
+from pipeline.models.inputs import rows_of
 from pipeline.config import ConfigError, load_config
-from pipeline.data import build_dataset
+from pipeline.data.datasets import build_dataset
 from tests.conftest import build_tiny_transformer, tiny_overrides, write_yaml
 
 # A non-default class order: the entailment index must come from the model config.
@@ -133,7 +135,7 @@ def test_mapped_scoring_sends_each_nli_class_to_its_label(tmp_path, tiny_nli_dir
      r"unmapped \[\], not in the model \['unrelated'\]"),
 ])
 def test_nli_labels_must_fit_the_model(mapping, message, tmp_path, tiny_nli_dir):
-    from pipeline.zeroshot import ZeroShotModel
+    from pipeline.models.zeroshot import ZeroShotModel
 
     config = mapped_config(tmp_path, tiny_nli_dir)
     model = ZeroShotModel(config.task, config.model, config.zeroshot.model_copy(update={"nli_labels": mapping}))
@@ -321,9 +323,9 @@ def test_save_then_load_needs_nothing_else(method, tmp_path, tiny_nli_dir, seed_
 def test_train_evaluate_cv_log_like_other_backends(mlflow_store, tmp_path, tiny_nli_dir):
     import pandas as pd
 
-    from pipeline.cv import cross_validate
-    from pipeline.evaluate import evaluate
-    from pipeline.train import train
+    from pipeline.experiments.cv import cross_validate
+    from pipeline.experiments.evaluate import evaluate
+    from pipeline.experiments.train import train
 
     config = zs_config(tmp_path, tiny_nli_dir)
     result = train(config)

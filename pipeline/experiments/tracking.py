@@ -1,0 +1,266 @@
+"""MLflow wiring: tracking store, experiment per corpus, run tags, logged pyfunc model, registry.
+
+Everything that talks to MLflow lives here, so train/evaluate/cv stay readable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import traceback
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+
+from pipeline.config import Config
+from pipeline.models.registry import model_source
+
+DEFAULT_DB = "mlflow.db"
+
+
+def tracking_uri(config: Config | None = None) -> str:
+    """Config value, else $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working directory."""
+    if config is not None and config.tracking.tracking_uri:
+        return config.tracking.tracking_uri
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / DEFAULT_DB}"
+
+
+def experiment_name(config: Config) -> str:
+    return config.tracking.experiment or config.data.corpus
+
+
+def registered_model_name(config: Config) -> str:
+    return config.tracking.registered_model or f"stance-{config.data.corpus}"
+
+
+class TrackingError(RuntimeError):
+    """The tracking server cannot be reached."""
+
+
+def check_server(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast on an HTTP tracking server that does not answer its health check.
+
+    MLflow's client retries for minutes before giving up; one short request up front
+    says what is wrong before any training time is spent.
+    """
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
+            if resp.status != 200:
+                raise TrackingError(f"MLflow tracking server {uri} answered {resp.status} to its health check")
+    except (urllib.error.URLError, OSError) as exc:
+        raise TrackingError(
+            f"MLflow tracking server {uri} is not reachable ({getattr(exc, 'reason', exc)}); "
+            "start it, or unset MLFLOW_TRACKING_URI to use sqlite:///mlflow.db"
+        ) from None
+
+
+def is_main_process() -> bool:
+    """False on the non-zero ranks of a torchrun / accelerate launch: they train, but log nothing."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def setup(config: Config) -> str:
+    """Point MLflow at the store and select (or create) the corpus's experiment."""
+    import mlflow
+
+    uri = tracking_uri(config)
+    check_server(uri)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow.set_tracking_uri(uri)
+    name = experiment_name(config)
+    if mlflow.get_experiment_by_name(name) is None:
+        location = None
+        if uri.startswith("sqlite:"):  # keep artefacts beside the database, not wherever the cwd is
+            location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" / name).resolve().as_uri()
+        mlflow.create_experiment(name, artifact_location=location)
+    mlflow.set_experiment(name)
+    return uri
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def file_digest(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def split_digest(dataset) -> str:
+    """Digest of a split's example ids and labels: the same digest means the same test set."""
+    h = hashlib.sha256()
+    for i, lab in zip(dataset["id"], dataset["label"]):
+        h.update(f"{i}\t{lab}\n".encode())
+    return h.hexdigest()[:12]
+
+
+def run_tags(config: Config, kind: str) -> dict[str, str]:
+    return {
+        "kind": kind,
+        "backend": config.model.backend,
+        "base_model": model_source(config),
+        "git_commit": git_commit(),
+        "data_digest": file_digest(config.data.annotations),
+        "corpus": config.data.corpus,
+        "config_name": config.name,
+    }
+
+
+def log_params(config: Config) -> None:
+    import mlflow
+
+    params = {k: ("null" if v is None else v) for k, v in config.flat().items()}
+    mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
+
+
+def dataset_frame(dataset, labels: list[str]) -> pd.DataFrame:
+    df = dataset.to_pandas()
+    df["label"] = [labels[i] for i in df["label"]]
+    return df
+
+
+def log_datasets(dd, config: Config) -> None:
+    """Each split as an MLflow dataset input (source, digest, schema, counts)."""
+    import mlflow
+
+    for split, ds in dd.items():
+        df = dataset_frame(ds, config.task.labels)
+        with warnings.catch_warnings():  # MLflow registers two equivalent local sources
+            warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+            data = mlflow.data.from_pandas(
+                df, source=str(Path(config.data.annotations).resolve()), name=f"{config.data.corpus}-{split}",
+                targets="label",
+            )
+        mlflow.log_input(data, context=split)
+
+
+def epoch_logger(prefix: str = ""):
+    """An epoch hook (``fit(..., on_epoch=...)``) logging per-epoch curves to the active MLflow run.
+
+    Keys: ``curve/train_loss``, ``curve/dev_loss``, ``curve/dev_f_avg``, ``curve/dev_macro_f1``
+    (step = epoch), apart from the final ``dev/*`` metrics of the kept model.
+    """
+
+    def log_epoch(epoch: int, figures: dict[str, float]) -> None:
+        import mlflow
+
+        if mlflow.active_run() is None:
+            return
+        out = {f"{prefix}curve/{k}": v for k, v in figures.items()}
+        mlflow.log_metrics(out, step=epoch)
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in figures.items())
+        print(f"epoch {epoch}: {shown}", flush=True)
+
+    return log_epoch
+
+
+# ------------------------------------------------------------------ pyfunc model
+
+
+def log_model(model, model_dir: Path, config: Config, example_rows: list[dict]) -> Any:
+    """Log the saved model folder as an MLflow pyfunc model (signature, input example), registered."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    import pipeline
+    from pipeline.models import pyfunc
+    from pipeline.models.pyfunc import predictions_frame
+
+    package = Path(pipeline.__file__).parent
+    example = pd.DataFrame(example_rows)[["text", "actor", "target"]]
+    output = predictions_frame(model.predict_proba(example), model.labels)
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(Path(pyfunc.__file__).with_name("mlflow_model.py")),
+        artifacts={"model": str(model_dir)},
+        code_paths=[str(package)],
+        signature=infer_signature(example, output),
+        input_example=example,
+        registered_model_name=registered_model_name(config) if config.tracking.register_model else None,
+    )
+
+
+def run_id_of_model_uri(uri: str) -> str | None:
+    """The run that produced a ``models:/`` or ``runs:/`` model, if any."""
+    import mlflow
+
+    if uri.startswith("runs:/"):
+        return uri.removeprefix("runs:/").split("/")[0]
+    if uri.startswith("models:/"):
+        client = mlflow.MlflowClient()
+        ref = uri.removeprefix("models:/")
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            return client.get_model_version_by_alias(name, alias).run_id
+        name, _, version = ref.partition("/")
+        return client.get_model_version(name, version).run_id
+    return None
+
+
+@contextmanager
+def failing_run_marked() -> Iterator[None]:
+    """Mark the active run FAILED with the error text if the block raises."""
+    import mlflow
+
+    try:
+        yield
+    except BaseException as exc:
+        run = mlflow.active_run()
+        if run is not None:
+            message = f"{type(exc).__name__}: {exc}"
+            mlflow.set_tag("error", message[:5000])
+            mlflow.log_text(traceback.format_exc(), "error.txt")
+            mlflow.end_run(status="FAILED")
+        raise
+
+
+def update_champion(config: Config, run_id: str, f_avg: float, test_digest: str) -> str:
+    """Tag the run's model version with its test F_avg; move the champion alias if it is better.
+
+    The alias moves only when the current champion was scored on the same test split
+    (same digest) and the new F_avg is strictly higher, or when there is no champion yet.
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    name = registered_model_name(config)
+    versions = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+    if not versions:
+        return f"no registered version of {name} for run {run_id}: champion unchanged"
+    version = max(versions, key=lambda v: int(v.version))
+    client.set_model_version_tag(name, version.version, "test_f_avg", f"{f_avg:.6f}")
+    client.set_model_version_tag(name, version.version, "test_split_digest", test_digest)
+    alias = config.tracking.champion_alias
+    try:
+        champion = client.get_model_version_by_alias(name, alias)
+    except Exception:  # no such alias yet
+        champion = None
+    if champion is None:
+        client.set_registered_model_alias(name, alias, version.version)
+        return f"{name} version {version.version} is the first {alias} (test F_avg {f_avg:.4f})"
+    if champion.version == version.version:
+        return f"{name} version {version.version} is already the {alias}"
+    champ_digest = champion.tags.get("test_split_digest")
+    champ_score = float(champion.tags.get("test_f_avg", "nan"))
+    if champ_digest != test_digest:
+        return (
+            f"{alias} (version {champion.version}) was scored on another test split "
+            f"({champ_digest} vs {test_digest}): alias not moved"
+        )
+    if f_avg > champ_score:
+        client.set_registered_model_alias(name, alias, version.version)
+        return f"{alias} moved to version {version.version}: test F_avg {f_avg:.4f} > {champ_score:.4f}"
+    return f"{alias} stays version {champion.version}: test F_avg {f_avg:.4f} <= {champ_score:.4f}"

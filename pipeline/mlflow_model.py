@@ -1,7 +1,0 @@
-"""Models-from-code entry point that MLflow runs when it loads a logged stance model."""
-
-import mlflow
-
-from pipeline.serving import StancePyfunc
-
-mlflow.models.set_model(StancePyfunc())
