@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline.config import ConfigError, load_config, load_task
 from tests.conftest import write_yaml
@@ -110,3 +111,33 @@ def test_sweep_space_entries_are_checked_at_load(tmp_path):
         load_config("configs/finetune.yaml", {"sweep.space": {"training.learning_rate": {"type": "float", "low": 1}}})
     with pytest.raises(ConfigError, match="sweep.space.model.pooling.*non-empty 'choices'"):
         load_config("configs/finetune.yaml", {"sweep.space": {"model.pooling": {"type": "categorical", "choices": []}}})
+
+
+def test_class_defaults_are_the_recipe_in_base_yaml():
+    """One source of defaults: a config that does not extend base.yaml gets the same recipe."""
+    from pipeline.config import DataConfig, ModelConfig, SweepConfig, TfidfConfig, TrackingConfig, TrainingConfig
+    from pipeline.config import ZeroShotConfig
+
+    raw = yaml.safe_load(Path("configs/base.yaml").read_text())
+    sections = {"model": ModelConfig(), "tfidf": TfidfConfig(), "zeroshot": ZeroShotConfig(),
+                "training": TrainingConfig(), "sweep": SweepConfig(), "tracking": TrackingConfig(),
+                "data": DataConfig(annotations=raw["data"]["annotations"])}
+    differ = []
+
+    def walk(prefix, values, default):
+        for key, value in values.items():
+            dv = getattr(default, key)
+            if isinstance(value, dict) and hasattr(dv, "model_dump") and key != "space":
+                walk(f"{prefix}.{key}", value, dv)
+                continue
+            if key == "space":
+                dv = {k: {f: v for f, v in p.model_dump().items() if f in value[k]} for k, p in dv.items()}
+            if dv != value:
+                differ.append(f"{prefix}.{key}: base.yaml {value!r}, class default {dv!r}")
+
+    corpus_identity = {"corpus", "annotations", "documents", "metadata"}  # which corpus, not how to use it
+    raw["data"] = {k: v for k, v in raw["data"].items() if k not in corpus_identity}
+    for name, default in sections.items():
+        walk(name, raw[name], default)
+    assert len(raw["training"]) > 5 and len(raw["zeroshot"]) > 5  # the comparison covers the recipe
+    assert differ == []

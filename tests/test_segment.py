@@ -122,3 +122,15 @@ def test_seed_articles_segment_with_exact_offsets():
         # Nothing but whitespace is left between units.
         covered = "".join(text[a.end : b.start] for a, b in zip(sents, sents[1:]))
         assert covered.strip() == ""
+
+
+def test_a_sign_up_box_mid_article_hides_nothing_after_it():
+    body = " ".join(f"In paragraph {i}, the reporter wrote that Macron had spoken at length about the prospect of talks with Moscow." for i in range(6))
+    text = f"{body}\n\nSign up for our daily newsletter here.\n\n{body}\n"
+    units = segment(text, "doc")
+    box = [u for u in units if u.text.startswith("Sign up")]
+    assert len(box) == 1 and box[0].furniture
+    after = [u for u in units if u.start > box[0].end]
+    assert after and not any(u.furniture for u in after)
+    tail = segment(f"{body}\n\nSign up for our daily newsletter here.\n\nWe rely on readers like you.\n", "doc")
+    assert [u.furniture for u in tail][-2:] == [True, True]  # at the end, the rest is the outlet's

