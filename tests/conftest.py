@@ -134,5 +134,6 @@ def tiny_overrides(tmp_path: Path, model_dir: Path, **extra) -> dict:
         "training.threads": 1,
         "tracking.bootstrap_resamples": 50,
         "models_dir": str(tmp_path / "models"),
+        "data.extra_train": [],  # the synthetic corpus trains the real model; tests train on the seeds
         **extra,
     }

@@ -171,12 +171,11 @@ def test_train_evaluate_compare_against_a_tracking_server(tmp_path, tiny_model_d
 
 
 def test_train_fails_fast_when_the_tracking_server_is_down(tmp_path, tiny_model_dir, monkeypatch):
-    from pipeline import backends
     from pipeline.experiments.tracking import TrackingError
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
     calls = []
-    monkeypatch.setattr(backends, "build_model", lambda *a: calls.append(a))
+    monkeypatch.setattr("pipeline.experiments.train.build_model", lambda *a: calls.append(a))
     config = load_config("configs/finetune.yaml", tiny_overrides(tmp_path, tiny_model_dir))
     start = time.time()
     with pytest.raises(TrackingError, match=r"MLflow tracking server http://127.0.0.1:\d+ is not reachable"):

@@ -88,7 +88,7 @@ class PruneAfterFirst(optuna.pruners.BasePruner):
 
 
 def test_pruned_trials_stop_early_and_are_marked(mlflow_store, tmp_path, tiny_model_dir, monkeypatch):
-    monkeypatch.setattr("pipeline.sweep.make_pruner", lambda config: PruneAfterFirst())
+    monkeypatch.setattr("pipeline.experiments.sweep.make_pruner", lambda config: PruneAfterFirst())
     result = run_sweep(sweep_config(tmp_path, tiny_model_dir), n_trials=3)
     assert (result.n_complete, result.n_pruned) == (1, 2)
     client = mlflow.MlflowClient()

@@ -110,7 +110,7 @@ def test_evaluate_before_training_says_to_train(mlflow_store, tmp_path, tiny_mod
 
 
 def test_failed_training_is_marked_failed_and_leaves_no_model(mlflow_store, tmp_path, tiny_model_dir, monkeypatch):
-    from pipeline import backends
+    from pipeline.models import baselines as backends
 
     def boom(self, *args, **kwargs):
         raise RuntimeError("out of memory (simulated)")

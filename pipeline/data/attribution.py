@@ -39,8 +39,8 @@ _PRONOUN = re.compile(
     re.IGNORECASE,
 )
 _PLURAL = re.compile(r"^\W*(?P<plural>they|both(?: leaders| men| sides)?|the (?:two|three) leaders)\b", re.IGNORECASE)
+_SPEECH_WORD = re.compile(rf"\b(?:{SPEECH})\b", re.IGNORECASE)
 _AFTER_SPEECH = re.compile(rf"^[\s,’'\"”]*(?:\w+\s+){{0,2}}?(?:{SPEECH})\b", re.IGNORECASE)
-_BEFORE_SPEECH = re.compile(rf"\b(?:{SPEECH}|according to)\s+$", re.IGNORECASE)
 _QUOTE_OPEN = re.compile(r"^\W{0,3}[“\"‘«]")
 _QUOTE_CHARS = "“”\"«»"
 
@@ -61,11 +61,16 @@ def _via(mention: Mention, task: TaskConfig) -> str:
 
 
 def _speaker(text: str, mentions: list[Mention], task: TaskConfig, person: bool = False) -> str | None:
-    """The actor who speaks in ``text``: a mention next to a speech verb, else the first mention."""
+    """The actor who speaks in ``text``: the mention nearest before the first speech verb ("Putin
+    said", "Putin also told"), or right after it ("said Putin"); else the first mention."""
     candidates = [m for m in mentions if not person or task.actor(m.actor).kind == "person"]
-    for m in candidates:
-        if _AFTER_SPEECH.match(text[m.end : m.end + 40]) or _BEFORE_SPEECH.search(text[max(0, m.start - 30) : m.start]):
-            return m.actor
+    for verb in _SPEECH_WORD.finditer(text):
+        before = [m for m in candidates if m.end <= verb.start() and verb.start() - m.end <= 25]
+        if before:
+            return before[-1].actor
+        after = [m for m in candidates if m.start >= verb.end() and m.start - verb.end() <= 3]
+        if after:
+            return after[0].actor
     return candidates[0].actor if candidates else None
 
 

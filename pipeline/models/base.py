@@ -93,7 +93,7 @@ class StanceModel:
             "format_version": FORMAT_VERSION,
             "backend": self.backend,
             "labels": self.labels,
-            "task": self.task.model_dump(),
+            "task": self.task.model_dump(mode="json"),
             "model": self.model_cfg.model_dump(),
             "info": self.info,
         }
