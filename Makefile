@@ -28,7 +28,7 @@ export HF_DATASETS_OFFLINE := $(HF_HUB_OFFLINE)
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install test validate stats train evaluate cv sweep compare predict train-ddp predict-spark serve tracking-server bench ui clean
+.PHONY: help install test test-fast lint format validate stats train evaluate cv sweep compare predict train-ddp predict-spark serve tracking-server bench ui clean
 
 help: ## list the targets with what each does
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -47,8 +47,19 @@ $(SPARK_STAMP): $(STAMP)
 
 install: $(STAMP) ## create .venv and install the package and its dependencies (CPU torch)
 
-test: $(STAMP) $(SPARK_STAMP) ## run the test suite (installs what it needs first, pyspark included)
+test: $(STAMP) $(SPARK_STAMP) ## run the full test suite, slow end-to-end tests included (what CI runs; installs first)
 	$(PY) -m pytest -q
+
+test-fast: $(STAMP) ## the tests not marked slow (about a minute): the edit loop
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP) ## ruff: lint and format check (configured in pyproject.toml)
+	$(VENV)/bin/ruff check pipeline benchmarks research tests
+	$(VENV)/bin/ruff format --check pipeline benchmarks research tests
+
+format: $(STAMP) ## ruff: format the code and apply the safe lint fixes
+	$(VENV)/bin/ruff format pipeline benchmarks research tests
+	$(VENV)/bin/ruff check --fix pipeline benchmarks research tests
 
 validate: $(STAMP) ## check the annotations: schema, ids, offsets, config ids, duplicates, coverage
 	$(PY) -m pipeline validate --config $(CONFIG)

@@ -57,13 +57,22 @@ def main() -> None:
     found = [g for g in stance if key(g) in preds]
     by_alias = [g for g in stance if g[2]["actor"] in matcher.actors_in(g[1])]
     print(f"model: {model}; {result.stats.line()}; pairs by how the actor was found: {result.stats.via}")
-    print(f"gold favor/against pairs produced by make predict: {len(found)}/{len(stance)} = {len(found) / len(stance):.3f}")
-    print(f"  by alias matching alone (before attribution): {len(by_alias)}/{len(stance)} = {len(by_alias) / len(stance):.3f}")
+    print(
+        f"gold favor/against pairs produced by make predict: {len(found)}/{len(stance)} "
+        f"= {len(found) / len(stance):.3f}"
+    )
+    print(
+        f"  by alias matching alone (before attribution): {len(by_alias)}/{len(stance)} "
+        f"= {len(by_alias) / len(stance):.3f}"
+    )
     all_found = sum(key(g) in preds for g in gold)
     print(f"all gold pairs produced: {all_found}/{len(gold)} = {all_found / len(gold):.3f}")
     if model == str(MODEL):
         same = sum(preds[key(g)]["label"] == g[2]["label"] for g in found)
-        print(f"  predicted label = gold on the produced stance pairs: {same}/{len(found)} (seed articles are partly training data)")
+        print(
+            f"  predicted label = gold on the produced stance pairs: {same}/{len(found)} "
+            "(the seed articles are partly training data)"
+        )
     for g in stance:
         if key(g) not in preds:
             print(f"  missed: {g[0]} {g[2]['actor']} {g[2]['target']} {g[2]['label']}: {g[1][:100]}")

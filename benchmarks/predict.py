@@ -9,7 +9,8 @@
   other work hardly moves.
 * Memory: peak resident set size (VmHWM in /proc/self/status) of a separate process running
   ``run_predict``: read after the model has loaded, then reset (``/proc/self/clear_refs``)
-  and read again at the end, so the second figure is the peak while predicting. Flatness from 1,000 to 10,000 sentences is measured with the
+  and read again at the end, so the second figure is the peak while predicting. Flatness from
+  1,000 to 10,000 sentences is measured with the
   TF-IDF backend, which runs the same streaming path (read, segment, match, batch, write)
   fast enough for 10,000 sentences in seconds; the fine-tuned MiniLM classifies some 35-70
   pairs/s on 2 cores, so 10,000 sentences (about 39,000 pairs) would take 10-20 minutes. The
@@ -70,27 +71,31 @@ def bench_model(tmp: Path) -> tuple[Path, str]:
     """The trained default model, or an untrained one of the same architecture."""
     if (DEFAULT_MODEL / "stance.json").is_file():
         return DEFAULT_MODEL, f"{DEFAULT_MODEL} (trained by `make train`)"
-    from pipeline.models.transformer import TransformerModel
-    from pipeline.models.encoders import load_hf, resolve_base_model
     from pipeline.config import load_config
+    from pipeline.models.encoders import load_hf, resolve_base_model
+    from pipeline.models.transformer import TransformerModel
 
     config = load_config("configs/finetune.yaml")
     model = TransformerModel(config.task, config.model, config.training)
     labels = config.task.labels
     model.tokenizer, model.model = load_hf(
-        resolve_base_model(config.model.base_model), num_labels=len(labels),
-        id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)},
+        resolve_base_model(config.model.base_model),
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={lab: i for i, lab in enumerate(labels)},
     )
     folder = model.save(tmp / "untrained-minilm")
-    return folder, (f"{DEFAULT_MODEL} is absent: the packaged {config.model.base_model} with an untrained "
-                    f"classification head, saved to a temp folder (same network and speed; labels meaningless)")
+    return folder, (
+        f"{DEFAULT_MODEL} is absent: the packaged {config.model.base_model} with an untrained "
+        f"classification head, saved to a temp folder (same network and speed; labels meaningless)"
+    )
 
 
 def tfidf_model(tmp: Path) -> Path:
     """The TF-IDF baseline fitted on the seed corpus's training split (seconds), for the memory runs."""
-    from pipeline.models.registry import build_model
     from pipeline.config import load_config
     from pipeline.data.datasets import build_dataset
+    from pipeline.models.registry import build_model
 
     config = load_config("configs/tfidf.yaml")
     model = build_model(config)
@@ -115,7 +120,7 @@ def bare_forward(clf, rows, chunk: int = 256) -> float:
             order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
             for j in range(0, len(order), batch_size):
                 idx = order[j : j + batch_size]
-                batch = model.tokenizer.pad({k: [enc[k][n] for n in idx] for k in enc.keys()}, return_tensors="pt")
+                batch = model.tokenizer.pad({k: [enc[k][n] for n in idx] for k in enc}, return_tensors="pt")
                 torch.softmax(model.model(**batch).logits, dim=-1)
     return time.perf_counter() - start
 
@@ -123,10 +128,10 @@ def bare_forward(clf, rows, chunk: int = 256) -> float:
 def throughput(model_dir: Path, tmp: Path) -> None:
     import torch
 
-    from pipeline.models.inputs import Row
     from pipeline.inference.classifier import StanceClassifier
-    from pipeline.inference.records import read_predictions
     from pipeline.inference.predict import run_predict
+    from pipeline.inference.records import read_predictions
+    from pipeline.models.inputs import Row
 
     clf = StanceClassifier.load(model_dir)
     source = synthetic_jsonl(tmp / "throughput.jsonl", THROUGHPUT_SENTENCES)
@@ -164,24 +169,42 @@ def throughput(model_dir: Path, tmp: Path) -> None:
                 bare.append(bare_forward(clf, rows))
     n = stats.pairs
     best_e2e, best_bare = min(e2e), min(bare)
-    print(f"input: {stats.documents} synthetic documents, {stats.sentences} sentences, {n} pairs "
-          f"({stats.truncated} truncated); torch threads {torch.get_num_threads()}", flush=True)
-    print(f"  end-to-end predict (read, segment, match, classify, write JSONL): {n / best_e2e:8.1f} pairs/s "
-          f"({best_e2e:.1f} s)")
-    print(f"  bare pass (tokenize + forward, same pairs, same batching):       {n / best_bare:8.1f} pairs/s "
-          f"({best_bare:.1f} s)")
-    print(f"  overhead of the predict path: {100 * (best_e2e / best_bare - 1):+.1f}% (goal < 15%); "
-          f"runs e2e {[round(s, 1) for s in e2e]} s, bare {[round(s, 1) for s in bare]} s")
+    print(
+        f"input: {stats.documents} synthetic documents, {stats.sentences} sentences, {n} pairs "
+        f"({stats.truncated} truncated); torch threads {torch.get_num_threads()}",
+        flush=True,
+    )
+    print(
+        f"  end-to-end predict (read, segment, match, classify, write JSONL): {n / best_e2e:8.1f} pairs/s "
+        f"({best_e2e:.1f} s)"
+    )
+    print(
+        f"  bare pass (tokenize + forward, same pairs, same batching):       {n / best_bare:8.1f} pairs/s "
+        f"({best_bare:.1f} s)"
+    )
+    print(
+        f"  overhead of the predict path: {100 * (best_e2e / best_bare - 1):+.1f}% (goal < 15%); "
+        f"runs e2e {[round(s, 1) for s in e2e]} s, bare {[round(s, 1) for s in bare]} s"
+    )
     own = [total - model for total, model in zip(e2e, in_model)]
-    print(f"  of which outside the model call (read, segment, match, length rule, write): "
-          f"{[round(s, 2) for s in own]} s, {100 * min(own) / min(in_model):.1f}% of the model call's time")
+    print(
+        f"  of which outside the model call (read, segment, match, length rule, write): "
+        f"{[round(s, 2) for s in own]} s, {100 * min(own) / min(in_model):.1f}% of the model call's time"
+    )
 
 
 def peak_rss(model_dir: Path, n_sentences: int, tmp: Path) -> dict:
     """Run a prediction of ``n_sentences`` in a separate process; its memory figures (see ``_child``)."""
     source = synthetic_jsonl(tmp / f"memory-{n_sentences}.jsonl", n_sentences)
-    cmd = [sys.executable, "-m", "benchmarks.predict", "child", str(model_dir), str(source),
-           str(tmp / f"memory-{n_sentences}-out.jsonl")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.predict",
+        "child",
+        str(model_dir),
+        str(source),
+        str(tmp / f"memory-{n_sentences}-out.jsonl"),
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise RuntimeError(f"memory run failed ({' '.join(cmd)}):\n{res.stderr[-2000:]}")
@@ -193,23 +216,33 @@ def memory(model_dir: Path, tmp: Path) -> None:
 
     def show(name: str, folder: Path, n: int) -> float:
         fig = peak_rss(folder, n, tmp)
-        print(f"  {name:<12} {n:>6,} sentences, {fig['pairs']:>6,} pairs: peak while predicting "
-              f"{fig['peak_mib']:7.1f} MiB (peak up to model load {fig['loaded_mib']:.1f} MiB) "
-              f"in {fig['seconds']:.0f} s ({fig['pairs'] / fig['seconds']:.0f} pairs/s)", flush=True)
+        print(
+            f"  {name:<12} {n:>6,} sentences, {fig['pairs']:>6,} pairs: peak while predicting "
+            f"{fig['peak_mib']:7.1f} MiB (peak up to model load {fig['loaded_mib']:.1f} MiB) "
+            f"in {fig['seconds']:.0f} s ({fig['pairs'] / fig['seconds']:.0f} pairs/s)",
+            flush=True,
+        )
         half = len(fig["trace"]) // 2
         if half:
-            print(f"  {'':<12} RSS after each of {len(fig['trace'])} batches: highest {max(fig['trace'][:half]):.0f} MiB "
-                  f"in the first half, {max(fig['trace'][half:]):.0f} MiB in the second", flush=True)
+            print(
+                f"  {'':<12} RSS after each of {len(fig['trace'])} batches: highest {max(fig['trace'][:half]):.0f} MiB "
+                f"in the first half, {max(fig['trace'][half:]):.0f} MiB in the second",
+                flush=True,
+            )
         return fig["peak_mib"]
 
     tfidf = tfidf_model(tmp)
     small, large = (show("tfidf", tfidf, n) for n in MEMORY_SENTENCES)
-    print(f"  growth from {MEMORY_SENTENCES[0]:,} to {MEMORY_SENTENCES[1]:,} sentences (tfidf): "
-          f"{large - small:+.1f} MiB (goal: flat)")
+    print(
+        f"  growth from {MEMORY_SENTENCES[0]:,} to {MEMORY_SENTENCES[1]:,} sentences (tfidf): "
+        f"{large - small:+.1f} MiB (goal: flat)"
+    )
     if os.environ.get("STANCE_BENCH_FULL") == "1":
         small, large = (show("transformer", model_dir, n) for n in MEMORY_SENTENCES)
-        print(f"  growth from {MEMORY_SENTENCES[0]:,} to {MEMORY_SENTENCES[1]:,} sentences (transformer): "
-              f"{large - small:+.1f} MiB")
+        print(
+            f"  growth from {MEMORY_SENTENCES[0]:,} to {MEMORY_SENTENCES[1]:,} sentences (transformer): "
+            f"{large - small:+.1f} MiB"
+        )
     else:
         show("transformer", model_dir, MEMORY_SENTENCES[0])
         print(f"  (transformer at {MEMORY_SENTENCES[1]:,} sentences: STANCE_BENCH_FULL=1 make bench, 10-20 minutes)")
@@ -247,8 +280,17 @@ def _child(model_dir: str, source: str, output: str) -> None:
     clf.model.predict_proba = traced
     Path("/proc/self/clear_refs").write_text("5")
     stats = run_predict(source, output, model_dir, classifier=clf).stats
-    print(json.dumps({"loaded_mib": loaded, "peak_mib": _status_mib("VmHWM"), "pairs": stats.pairs,
-                      "seconds": stats.seconds, "trace": trace}))
+    print(
+        json.dumps(
+            {
+                "loaded_mib": loaded,
+                "peak_mib": _status_mib("VmHWM"),
+                "pairs": stats.pairs,
+                "seconds": stats.seconds,
+                "trace": trace,
+            }
+        )
+    )
 
 
 def main() -> None:

@@ -37,8 +37,8 @@ def main() -> None:
     if not (MODEL / "stance.json").is_file():
         print(f"skipped: no trained model at {MODEL} (run `make train`)")
         return
-    from pipeline.models.registry import load_model
     from pipeline.inference.spark import mlflow_model_uri, score_frame, spark_session, stance_udf
+    from pipeline.models.registry import load_model
 
     pairs = workload()
     model = load_model(MODEL)

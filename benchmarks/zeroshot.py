@@ -69,18 +69,27 @@ def bench_config(model_dir: Path, gating: bool = True, batch_size: int = BATCH_S
     """configs/zeroshot-nli.yaml on the bench weights; the pipeline's truncation length (512)."""
     from pipeline.config import load_config
 
-    return load_config(CONFIG, {
-        "zeroshot.model": str(model_dir), "model.max_length": 512, "zeroshot.mention_gating": gating,
-        "zeroshot.batch_size": batch_size,
-    })
+    return load_config(
+        CONFIG,
+        {
+            "zeroshot.model": str(model_dir),
+            "model.max_length": 512,
+            "zeroshot.mention_gating": gating,
+            "zeroshot.batch_size": batch_size,
+        },
+    )
 
 
 def workload(config) -> list[dict]:
     from pipeline.data.validate import load_records
 
     sentences = [r.text for r in load_records(config) if not r.furniture]
-    return [{"text": s, "actor": a, "target": t}
-            for s in sentences for a in config.task.actor_ids for t in config.task.target_ids]
+    return [
+        {"text": s, "actor": a, "target": t}
+        for s in sentences
+        for a in config.task.actor_ids
+        for t in config.task.target_ids
+    ]
 
 
 class PeakRss:
@@ -99,7 +108,7 @@ class PeakRss:
             self.peak = max(self.peak, self._proc.memory_info().rss)
             time.sleep(self._interval)
 
-    def __enter__(self) -> "PeakRss":
+    def __enter__(self) -> PeakRss:
         self._thread.start()
         return self
 
@@ -136,8 +145,9 @@ def _worker(side: str, workdir: Path) -> None:
             for r in as_rows(batch, config.task):
                 actor, wording = config.task.actor(r.actor).name, config.task.target(r.target).wording
                 candidates = {hyps[lab][0].format(actor=actor, target=wording): lab for lab in labels}
-                res = clf(formatter.pair(r)[1], candidate_labels=list(candidates), hypothesis_template="{}",
-                          multi_label=False)
+                res = clf(
+                    formatter.pair(r)[1], candidate_labels=list(candidates), hypothesis_template="{}", multi_label=False
+                )
                 out.append(candidates[res["labels"][0]])
             return out
     else:
@@ -156,15 +166,20 @@ def _worker(side: str, workdir: Path) -> None:
         decisions = run(rows)
         seconds = time.perf_counter() - start
     result = {
-        "rows": len(rows), "seconds": seconds, "decisions": decisions, "rss_loaded": loaded_rss,
-        "rss_peak_run": mem.peak, "rss_peak_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "rows": len(rows),
+        "seconds": seconds,
+        "decisions": decisions,
+        "rss_loaded": loaded_rss,
+        "rss_peak_run": mem.peak,
+        "rss_peak_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
     (workdir / f"{side}.json").write_text(json.dumps(result))
 
 
 def _run_side(side: str, workdir: Path) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.zeroshot", "--worker", side, str(workdir)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.zeroshot", "--worker", side, str(workdir)], capture_output=True, text=True
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"bench worker {side!r} failed:\n{proc.stderr[-3000:]}")
     return json.loads((workdir / f"{side}.json").read_text())
@@ -181,43 +196,64 @@ def main(sample: int = SAMPLE, batch_size: int = BATCH_SIZE, sides: tuple[str, .
         rows = workload(config)
         picked = sorted(random.Random(SEED).sample(range(len(rows)), min(sample, len(rows))))
         threads = config.zeroshot.threads or THREADS
-        (workdir / "spec.json").write_text(json.dumps(
-            {"model_dir": str(model_dir), "rows": rows, "sample": picked, "threads": threads,
-             "batch_size": batch_size}))
+        (workdir / "spec.json").write_text(
+            json.dumps(
+                {
+                    "model_dir": str(model_dir),
+                    "rows": rows,
+                    "sample": picked,
+                    "threads": threads,
+                    "batch_size": batch_size,
+                }
+            )
+        )
         matcher = ActorMatcher(config.task)
         mentioned = [r["actor"] in matcher.actors_in(r["text"]) for r in rows]
-        print(f"workload: {len(rows)} rows (sentences x {len(config.task.actor_ids)} actors x "
-              f"{len(config.task.target_ids)} targets), {sum(mentioned)} with the actor mentioned; "
-              f"{len(config.task.labels)} hypotheses per row; packaged MiniLM + untrained 3-way NLI head; "
-              f"torch threads {threads}; backend batch size {batch_size}", flush=True)
+        print(
+            f"workload: {len(rows)} rows (sentences x {len(config.task.actor_ids)} actors x "
+            f"{len(config.task.target_ids)} targets), {sum(mentioned)} with the actor mentioned; "
+            f"{len(config.task.labels)} hypotheses per row; packaged MiniLM + untrained 3-way NLI head; "
+            f"torch threads {threads}; backend batch size {batch_size}",
+            flush=True,
+        )
         results = {}
         for side in sides:
             results[side] = _run_side(side, workdir)
             r = results[side]
-            print(f"  {side:16s} {r['rows']:5d} rows in {r['seconds']:7.1f}s = {r['rows'] / r['seconds']:8.1f} rows/s; "
-                  f"peak RSS {r['rss_peak_process'] * mib:6.0f} MiB (process), "
-                  f"+{(r['rss_peak_run'] - r['rss_loaded']) * mib:5.0f} MiB above the loaded model while running",
-                  flush=True)
+            print(
+                f"  {side:16s} {r['rows']:5d} rows in {r['seconds']:7.1f}s = {r['rows'] / r['seconds']:8.1f} rows/s; "
+                f"peak RSS {r['rss_peak_process'] * mib:6.0f} MiB (process), "
+                f"+{(r['rss_peak_run'] - r['rss_loaded']) * mib:5.0f} MiB above the loaded model while running",
+                flush=True,
+            )
     if set(SIDES) - set(results):
         return
     rate = {side: r["rows"] / r["seconds"] for side, r in results.items()}
     pipe = results["pipeline"]
-    print(f"  pipeline and backend_ungated timed on a seeded sample of {pipe['rows']} of {len(rows)} rows; "
-          f"the pipeline's whole workload would take ~{len(rows) / rate['pipeline']:.0f}s at its rate per row "
-          f"(its cost per row hardly depends on the row: always {len(config.task.labels)} forward passes)")
-    print(f"throughput ratio backend / pipeline: {rate['backend'] / rate['pipeline']:.1f}x rows/s "
-          f"(mention gating on, whole workload); {rate['backend_ungated'] / rate['pipeline']:.1f}x "
-          f"with gating off (batching alone, same sample)")
+    print(
+        f"  pipeline and backend_ungated timed on a seeded sample of {pipe['rows']} of {len(rows)} rows; "
+        f"the pipeline's whole workload would take ~{len(rows) / rate['pipeline']:.0f}s at its rate per row "
+        f"(its cost per row hardly depends on the row: always {len(config.task.labels)} forward passes)"
+    )
+    print(
+        f"throughput ratio backend / pipeline: {rate['backend'] / rate['pipeline']:.1f}x rows/s "
+        f"(mention gating on, whole workload); {rate['backend_ungated'] / rate['pipeline']:.1f}x "
+        f"with gating off (batching alone, same sample)"
+    )
     for side in ("backend", "backend_ungated"):
         r = results[side]
         ours = [r["decisions"][i] for i in picked] if r["rows"] == len(rows) else r["decisions"]
         same = [a == b for a, b in zip(ours, pipe["decisions"])]
         on_mentioned = [s for s, i in zip(same, picked) if mentioned[i]]
-        print(f"decision agreement {side} vs pipeline on the {len(picked)} sampled rows: "
-              f"{sum(same) / len(same):.3f}; on the {len(on_mentioned)} with the actor mentioned: "
-              f"{sum(on_mentioned) / max(len(on_mentioned), 1):.3f}")
-    print("(gating answers none without the model where the actor is not mentioned; the pipeline has no gating, "
-          "so on unmentioned rows it says whatever the untrained head says)")
+        print(
+            f"decision agreement {side} vs pipeline on the {len(picked)} sampled rows: "
+            f"{sum(same) / len(same):.3f}; on the {len(on_mentioned)} with the actor mentioned: "
+            f"{sum(on_mentioned) / max(len(on_mentioned), 1):.3f}"
+        )
+    print(
+        "(gating answers none without the model where the actor is not mentioned; the pipeline has no gating, "
+        "so on unmentioned rows it says whatever the untrained head says)"
+    )
 
 
 if __name__ == "__main__":

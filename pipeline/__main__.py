@@ -1,3 +1,5 @@
-from pipeline.cli import main
 import sys
+
+from pipeline.cli import main
+
 sys.exit(main())

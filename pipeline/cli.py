@@ -22,23 +22,27 @@ def _config(args: argparse.Namespace):
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from pipeline.data.validate import validate
+    from pipeline.data.validate import load_extra_corpora, validate
 
     config = _config(args)
     records, issues = validate(config)
     for issue in issues:
         print(issue, file=sys.stderr)
     if issues:
-        print(f"FAILED: {len(issues)} problem(s) in {config.data.annotations}", file=sys.stderr)
+        files = [config.data.annotations, *(e.annotations for e in config.data.extra_train)]
+        print(f"FAILED: {len(issues)} problem(s) in {', '.join(files)}", file=sys.stderr)
         return 1
     n_labels = sum(len(r.labels) for r in records)
     print(f"OK: {config.data.annotations}: {len(records)} units, {n_labels} labels")
+    for (name, extra, _), spec in zip(load_extra_corpora(config), config.data.extra_train):
+        n_extra = sum(len(r.labels) for r in extra)
+        print(f"OK: {spec.annotations} (extra training corpus {name}): {len(extra)} units, {n_extra} labels")
     return 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from pipeline.data.validate import load_records
     from pipeline.data.stats import corpus_stats, format_stats, write_json_atomic
+    from pipeline.data.validate import load_records
 
     config = _config(args)
     stats = corpus_stats(load_records(config), config.task)
@@ -171,14 +175,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     # Warnings about the input (an empty file, replaced bytes) go to stderr as they happen.
     logging.basicConfig(format="warning: %(message)s", level=logging.WARNING, stream=sys.stderr)
-    result = run_predict(args.input, args.output, args.model, report_dir=args.report,
-                         encoding_errors=args.encoding_errors, batch_size=args.batch_size)
+    result = run_predict(
+        args.input,
+        args.output,
+        args.model,
+        report_dir=args.report,
+        encoding_errors=args.encoding_errors,
+        batch_size=args.batch_size,
+    )
     stats = result.stats
     if stats.documents and not stats.pairs:
         print(f"no actor of the model's task is mentioned in {args.input}: the output is empty", file=sys.stderr)
-    notes = [f"{n} {what}" for n, what in ((stats.truncated, "pairs truncated (long sentences)"),
-                                           (stats.encoding_replaced, "documents with replaced bytes"),
-                                           (stats.empty_documents, "empty documents")) if n]
+    notes = [
+        f"{n} {what}"
+        for n, what in (
+            (stats.truncated, "pairs truncated (long sentences)"),
+            (stats.encoding_replaced, "documents with replaced bytes"),
+            (stats.empty_documents, "empty documents"),
+        )
+        if n
+    ]
     print(f"{stats.line()} -> {result.output}" + (f"; {', '.join(notes)}" if notes else ""))
     if result.report_files:
         print(f"report: {', '.join(str(p) for p in result.report_files)}")
@@ -211,37 +227,69 @@ def build_parser() -> argparse.ArgumentParser:
         ("evaluate", cmd_evaluate, "evaluate a saved model on the test split and log the metrics to MLflow"),
         ("cv", cmd_cv, "grouped k-fold cross-validation: a parent MLflow run with one child run per fold"),
         ("compare", cmd_compare, "print the experiment's runs side by side, best first"),
-        ("sweep", cmd_sweep, "hyperparameter search (Optuna) scored on dev: a parent MLflow run, one child "
-                             "per trial; writes the best trial's config"),
+        (
+            "sweep",
+            cmd_sweep,
+            "hyperparameter search (Optuna) scored on dev: a parent MLflow run, one child "
+            "per trial; writes the best trial's config",
+        ),
     ):
         p = add(name, func, help)
         p.add_argument("--config", default=TRAIN_CONFIG)
-        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config key, e.g. --set training.epochs=3 (repeatable)")
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a config key, e.g. --set training.epochs=3 (repeatable)",
+        )
         if name == "sweep":
             p.add_argument("--trials", type=int, default=None, help="number of trials (default: sweep.n_trials)")
-            p.add_argument("--output", default=None,
-                           help="best config file (default: sweep.output, else <config>-best.yaml beside it)")
+            p.add_argument(
+                "--output",
+                default=None,
+                help="best config file (default: sweep.output, else <config>-best.yaml beside it)",
+            )
         if name == "evaluate":
-            p.add_argument("--model", default=None,
-                           help="model folder, runs:/<run_id>/model or models:/<name>@<alias> (default: models/<name>)")
-    p = add("predict-spark", cmd_predict_spark, "score (text, actor, target) rows on Spark through mlflow.pyfunc.spark_udf")
+            p.add_argument(
+                "--model",
+                default=None,
+                help="model folder, runs:/<run_id>/model or models:/<name>@<alias> (default: models/<name>)",
+            )
+    p = add(
+        "predict-spark", cmd_predict_spark, "score (text, actor, target) rows on Spark through mlflow.pyfunc.spark_udf"
+    )
     p.add_argument("--input", required=True, help="JSONL or Parquet with text, actor, target columns")
     p.add_argument("--output", required=True, help="Parquet folder to write")
-    p.add_argument("--model", default="models/finetune-minilm",
-                   help="model folder, runs:/<run_id>/model or models:/<name>@<alias>")
+    p.add_argument(
+        "--model", default="models/finetune-minilm", help="model folder, runs:/<run_id>/model or models:/<name>@<alias>"
+    )
     p.add_argument("--master", default="local[*]", help="Spark master URL (default local[*])")
     p = add("predict", cmd_predict, "stance of every mentioned actor on every target in new articles")
-    p.add_argument("--input", required=True, help="a folder of .txt files, a .jsonl or a .csv (a 'text' column; "
-                   "optional doc_id, date, title)")
+    p.add_argument(
+        "--input",
+        required=True,
+        help="a folder of .txt files, a .jsonl or a .csv (a 'text' column; optional doc_id, date, title)",
+    )
     p.add_argument("--output", required=True, help="predictions file: .jsonl or .csv (written whole or not at all)")
-    p.add_argument("--model", default=DEFAULT_MODEL,
-                   help=f"model folder, runs:/<run_id>/model or models:/<name>@<alias> (default: {DEFAULT_MODEL})")
-    p.add_argument("--report", default=None, metavar="DIR",
-                   help="also write the stance report (counts, evidence, heatmap, DNA export) into DIR")
-    p.add_argument("--encoding-errors", choices=["strict", "replace"], default="strict",
-                   help="invalid UTF-8: stop with the file and byte offset (strict), or decode with U+FFFD and "
-                   "flag the document's predictions encoding_replaced (replace)")
+    p.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"model folder, runs:/<run_id>/model or models:/<name>@<alias> (default: {DEFAULT_MODEL})",
+    )
+    p.add_argument(
+        "--report",
+        default=None,
+        metavar="DIR",
+        help="also write the stance report (counts, evidence, heatmap, DNA export) into DIR",
+    )
+    p.add_argument(
+        "--encoding-errors",
+        choices=["strict", "replace"],
+        default="strict",
+        help="invalid UTF-8: stop with the file and byte offset (strict), or decode with U+FFFD and "
+        "flag the document's predictions encoding_replaced (replace)",
+    )
     p.add_argument("--batch-size", type=int, default=256, help="pairs classified per batch (memory stays flat)")
     p = add("agreement", cmd_agreement, "Cohen's kappa between two annotation files of the same units")
     p.add_argument("a")
@@ -251,22 +299,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.models.encoders import ModelLoadError
     from pipeline.config import ConfigError
     from pipeline.data.corpus import CorpusError
     from pipeline.data.datasets import SplitError
     from pipeline.data.documents import InputFileError
-    from pipeline.models.inputs import InputError
-    from pipeline.inference.spark import SparkInputError
     from pipeline.experiments.sweep import SweepError
     from pipeline.experiments.tracking import TrackingError
     from pipeline.inference.records import OutputFileError
+    from pipeline.inference.spark import SparkInputError
+    from pipeline.models.encoders import ModelLoadError
+    from pipeline.models.inputs import InputError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, CorpusError, SplitError, ModelLoadError, InputError, InputFileError,
-            OutputFileError, TrackingError, SparkInputError, SweepError) as exc:
+    except (
+        ConfigError,
+        CorpusError,
+        SplitError,
+        ModelLoadError,
+        InputError,
+        InputFileError,
+        OutputFileError,
+        TrackingError,
+        SparkInputError,
+        SweepError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

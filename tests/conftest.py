@@ -76,10 +76,75 @@ def tweet_config(tmp_path):
 
 # ---------------------------------------------------------------- tiny models and tracking
 
-TINY_WORDS = """macron zelensky putin kremlin kyiv on of to the a and in for with said says talks
-negotiations territorial concessions ukraine russia integrity by must will not no we are ready
-urged offer cede land peace table back return refuse refused support supports against favor
-mayor smith bike lanes building more tweet number about author s [ ] . , " ' : ; - ( )""".split()
+TINY_WORDS = [
+    "macron",
+    "zelensky",
+    "putin",
+    "kremlin",
+    "kyiv",
+    "on",
+    "of",
+    "to",
+    "the",
+    "a",
+    "and",
+    "in",
+    "for",
+    "with",
+    "said",
+    "says",
+    "talks",
+    "negotiations",
+    "territorial",
+    "concessions",
+    "ukraine",
+    "russia",
+    "integrity",
+    "by",
+    "must",
+    "will",
+    "not",
+    "no",
+    "we",
+    "are",
+    "ready",
+    "urged",
+    "offer",
+    "cede",
+    "land",
+    "peace",
+    "table",
+    "back",
+    "return",
+    "refuse",
+    "refused",
+    "support",
+    "supports",
+    "against",
+    "favor",
+    "mayor",
+    "smith",
+    "bike",
+    "lanes",
+    "building",
+    "more",
+    "tweet",
+    "number",
+    "about",
+    "author",
+    "s",
+    "[",
+    "]",
+    ".",
+    ",",
+    '"',
+    "'",
+    ":",
+    ";",
+    "-",
+    "(",
+    ")",
+]
 
 
 def build_tiny_transformer(folder: Path, **config_kwargs) -> Path:
@@ -94,8 +159,13 @@ def build_tiny_transformer(folder: Path, **config_kwargs) -> Path:
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
     tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
     config = BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128, **config_kwargs,
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        **config_kwargs,
     )
     import torch
 

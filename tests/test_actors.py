@@ -1,7 +1,7 @@
 import pytest
 
-from pipeline.data.actors import ActorMatcher
 from pipeline.config import load_config
+from pipeline.data.actors import ActorMatcher
 
 
 @pytest.fixture(scope="module")

@@ -34,16 +34,19 @@ def seed_refs(config):
     return out
 
 
-@pytest.mark.parametrize("unit, actor, via", [
-    ("004_0a47ab44ad2963a8-017", "macron", "pronoun"),  # “Let’s not be naive,” he said.
-    ("001_e17ae60a0fdbad77-010", "macron", "pronoun"),  # He said the war had entered ...
-    ("004_0a47ab44ad2963a8-021", "zelensky", "pronoun"),  # He said ...: after a quote Zelensky closed
-    ("000_8e3b02a82cfd0016-002", "zelensky", "quote"),  # a quotation continuing Zelensky's
-    ("002_d15229d2506f16a1-004", "macron", "pronoun"),  # Both leaders said ...
-    ("002_d15229d2506f16a1-004", "zelensky", "pronoun"),
-    ("000_8e3b02a82cfd0016-000", "macron", "alias"),  # French President Emmanuel Macron: the title first
-    ("004_0a47ab44ad2963a8-012", "macron", "alias"),  # According to the French president, ...
-])
+@pytest.mark.parametrize(
+    "unit, actor, via",
+    [
+        ("004_0a47ab44ad2963a8-017", "macron", "pronoun"),  # “Let’s not be naive,” he said.
+        ("001_e17ae60a0fdbad77-010", "macron", "pronoun"),  # He said the war had entered ...
+        ("004_0a47ab44ad2963a8-021", "zelensky", "pronoun"),  # He said ...: after a quote Zelensky closed
+        ("000_8e3b02a82cfd0016-002", "zelensky", "quote"),  # a quotation continuing Zelensky's
+        ("002_d15229d2506f16a1-004", "macron", "pronoun"),  # Both leaders said ...
+        ("002_d15229d2506f16a1-004", "zelensky", "pronoun"),
+        ("000_8e3b02a82cfd0016-000", "macron", "alias"),  # French President Emmanuel Macron: the title first
+        ("004_0a47ab44ad2963a8-012", "macron", "alias"),  # According to the French president, ...
+    ],
+)
 def test_seed_speakers_are_found(seed_refs, unit, actor, via):
     assert actor in seed_refs[unit] and seed_refs[unit][actor].via == via
 

@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 
-from pipeline.models.encoders import ModelLoadError, resolve_base_model
-from pipeline.models.registry import build_model, load_model
-from pipeline.models.inputs import rows_of
 from pipeline.config import load_config
 from pipeline.data.datasets import build_dataset
-from pipeline.models.inputs import InputError, InputFormatter, Row
+from pipeline.models.encoders import ModelLoadError, resolve_base_model
+from pipeline.models.inputs import InputError, InputFormatter, Row, rows_of
+from pipeline.models.registry import build_model, load_model
 from tests.conftest import tiny_overrides
 
 BACKENDS = ["majority", "tfidf", "transformer", "transformer-mean"]
@@ -65,8 +64,12 @@ def test_same_seed_same_model_other_seed_other_model(tmp_path, tiny_model_dir, s
     train, dev = seed_data["train"].select(range(48)), seed_data["dev"].select(range(16))
     probs = {}
     for run, seed in (("a", 7), ("b", 7), ("c", 8)):
-        _, model = make("transformer-mean", tmp_path / run, tiny_model_dir,
-                        **{"training.seed": seed, "training.group_by_length": True})
+        _, model = make(
+            "transformer-mean",
+            tmp_path / run,
+            tiny_model_dir,
+            **{"training.seed": seed, "training.group_by_length": True},
+        )
         model.fit(train, dev)
         probs[run] = model.predict_proba(rows)
     assert np.array_equal(probs["a"], probs["b"])
@@ -89,7 +92,8 @@ def test_tweet_normalisation_and_single_actor_input_formats():
     from pipeline.data.normalize import normalize_tweet
 
     assert normalize_tweet("@Jo_T @x1 Surgeons &amp; nurses\n\n wear them https://t.co/a1 ok") == (
-        "@user @user Surgeons & nurses wear them http ok")
+        "@user @user Surgeons & nurses wear them http ok"
+    )
     assert normalize_tweet("mail me at x@y.com, see www.example.org/page.") == "mail me at x@y.com, see http"
     task = load_config("configs/example-tweets.yaml").task
     fmt = InputFormat(first="{target}", mark=None, normalize="tweets")
@@ -118,8 +122,10 @@ def test_two_actors_in_one_sentence_get_different_inputs():
     text = "Zelensky said Macron urged concessions."
     a = fmt.pair(Row(text, "macron", "concessions"))
     b = fmt.pair(Row(text, "zelensky", "concessions"))
-    assert a == ("Emmanuel Macron on territorial concessions by Ukraine to Russia",
-                 "Zelensky said [Macron] urged concessions.")
+    assert a == (
+        "Emmanuel Macron on territorial concessions by Ukraine to Russia",
+        "Zelensky said [Macron] urged concessions.",
+    )
     assert b[1] == "[Zelensky] said Macron urged concessions."
     assert fmt.flat(Row(text, "macron", "integrity")) == "Zelensky said ACTORMENTION urged concessions."
 

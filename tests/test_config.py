@@ -31,24 +31,27 @@ def test_base_task_is_the_seed_task():
 
 
 def test_child_overrides_only_what_differs(tmp_path):
-    child = write_yaml(tmp_path / "child.yaml", {"extends": str(Path("configs/base.yaml").resolve()),
-                                                 "data": {"seed": 7}})
+    child = write_yaml(
+        tmp_path / "child.yaml", {"extends": str(Path("configs/base.yaml").resolve()), "data": {"seed": 7}}
+    )
     config = load_config(child)
     assert config.data.seed == 7
     assert config.data.annotations == "seeds/annotations.jsonl"
 
 
 def test_unknown_key_names_key_and_file(tmp_path):
-    child = write_yaml(tmp_path / "typo.yaml", {"extends": str(Path("configs/base.yaml").resolve()),
-                                                "data": {"test_sise": 0.3}})
+    child = write_yaml(
+        tmp_path / "typo.yaml", {"extends": str(Path("configs/base.yaml").resolve()), "data": {"test_sise": 0.3}}
+    )
     with pytest.raises(ConfigError) as err:
         load_config(child)
     assert f"{child}: data.test_sise: unknown key" in str(err.value)
 
 
 def test_bad_value_names_key_file_and_value(tmp_path):
-    child = write_yaml(tmp_path / "bad.yaml", {"extends": str(Path("configs/base.yaml").resolve()),
-                                               "data": {"test_size": 1.5}})
+    child = write_yaml(
+        tmp_path / "bad.yaml", {"extends": str(Path("configs/base.yaml").resolve()), "data": {"test_size": 1.5}}
+    )
     with pytest.raises(ConfigError) as err:
         load_config(child)
     msg = str(err.value)
@@ -62,9 +65,15 @@ def test_missing_key_is_reported(tmp_path):
 
 
 def test_error_in_task_file_names_the_task_file(tmp_path):
-    task = write_yaml(tmp_path / "task.yaml", {"labels": ["favor", "against"], "none_label": "none",
-                                               "actors": [{"id": "a", "name": "A"}],
-                                               "targets": [{"id": "t", "name": "T", "wording": "t"}]})
+    task = write_yaml(
+        tmp_path / "task.yaml",
+        {
+            "labels": ["favor", "against"],
+            "none_label": "none",
+            "actors": [{"id": "a", "name": "A"}],
+            "targets": [{"id": "t", "name": "T", "wording": "t"}],
+        },
+    )
     cfg = write_yaml(tmp_path / "exp.yaml", {"task": "task.yaml", "data": {"annotations": "x.jsonl"}})
     with pytest.raises(ConfigError) as err:
         load_config(cfg)
@@ -115,13 +124,26 @@ def test_sweep_space_entries_are_checked_at_load(tmp_path):
 
 def test_class_defaults_are_the_recipe_in_base_yaml():
     """One source of defaults: a config that does not extend base.yaml gets the same recipe."""
-    from pipeline.config import DataConfig, ModelConfig, SweepConfig, TfidfConfig, TrackingConfig, TrainingConfig
-    from pipeline.config import ZeroShotConfig
+    from pipeline.config import (
+        DataConfig,
+        ModelConfig,
+        SweepConfig,
+        TfidfConfig,
+        TrackingConfig,
+        TrainingConfig,
+        ZeroShotConfig,
+    )
 
     raw = yaml.safe_load(Path("configs/base.yaml").read_text())
-    sections = {"model": ModelConfig(), "tfidf": TfidfConfig(), "zeroshot": ZeroShotConfig(),
-                "training": TrainingConfig(), "sweep": SweepConfig(), "tracking": TrackingConfig(),
-                "data": DataConfig(annotations=raw["data"]["annotations"])}
+    sections = {
+        "model": ModelConfig(),
+        "tfidf": TfidfConfig(),
+        "zeroshot": ZeroShotConfig(),
+        "training": TrainingConfig(),
+        "sweep": SweepConfig(),
+        "tracking": TrackingConfig(),
+        "data": DataConfig(annotations=raw["data"]["annotations"]),
+    }
     differ = []
 
     def walk(prefix, values, default):

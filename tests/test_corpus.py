@@ -17,14 +17,23 @@ def rec(i=0, **over):
     base = {
         "id": f"u{i}",
         "text": "Macron urged talks.",
-        "labels": [{"actor": "macron", "target": t, "label": "none"} for t in ("concessions", "integrity", "negotiations")],
+        "labels": [
+            {"actor": "macron", "target": t, "label": "none"} for t in ("concessions", "integrity", "negotiations")
+        ],
     }
     return {**base, **over}
 
 
 def config_for(path, **data):
-    return load_config("configs/base.yaml", {"data.annotations": str(path), "data.documents": None,
-                                             "data.metadata": None, **{f"data.{k}": v for k, v in data.items()}})
+    return load_config(
+        "configs/base.yaml",
+        {
+            "data.annotations": str(path),
+            "data.documents": None,
+            "data.metadata": None,
+            **{f"data.{k}": v for k, v in data.items()},
+        },
+    )
 
 
 def issues_for(tmp_path, lines, **data) -> list[str]:
@@ -47,13 +56,17 @@ def test_the_seed_corpus_is_valid():
 def test_make_validate_command_passes_and_fails(tmp_path):
     ok = subprocess.run([sys.executable, "-m", "pipeline", "validate"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
-    bad = write_jsonl(tmp_path / "bad.jsonl", [rec(labels=[{"actor": "nobody", "target": "integrity", "label": "none"}])])
+    bad = write_jsonl(
+        tmp_path / "bad.jsonl", [rec(labels=[{"actor": "nobody", "target": "integrity", "label": "none"}])]
+    )
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(
         f"extends: {Path('configs/base.yaml').resolve()}\n"
         f"data:\n  annotations: {bad}\n  documents: null\n  metadata: null\n"
     )
-    res = subprocess.run([sys.executable, "-m", "pipeline", "validate", "--config", str(cfg)], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "pipeline", "validate", "--config", str(cfg)], capture_output=True, text=True
+    )
     assert res.returncode == 1
     assert f"{bad}:1: labels[0].actor: expected one of [" in res.stderr and "found 'nobody'" in res.stderr
 
@@ -100,7 +113,9 @@ def test_furniture_is_never_labelled(tmp_path):
 def test_mentioned_actor_needs_every_target(tmp_path):
     out = issues_for(tmp_path, dumps(rec(0, text="Macron met Putin."), rec(1, labels=rec()["labels"][:2])))
     assert any(":1: labels: actor 'putin' is mentioned but has no label for target(s)" in i for i in out)
-    assert any(":2: labels: actor 'macron' is labelled but has no label for target(s) ['negotiations']" in i for i in out)
+    assert any(
+        ":2: labels: actor 'macron' is labelled but has no label for target(s) ['negotiations']" in i for i in out
+    )
 
 
 def test_split_must_be_known_and_given_to_all_or_none(tmp_path):
@@ -162,6 +177,7 @@ def test_non_utf8_line_is_reported(tmp_path):
 
 # ---------------------------------------------------------------- flat benchmark files
 
+
 def flat_config(tmp_path, lines, **data):
     from tests.conftest import TWEET_TASK, write_yaml
 
@@ -169,8 +185,14 @@ def flat_config(tmp_path, lines, **data):
     cfg = {
         "name": "bench",
         "task": TWEET_TASK,
-        "data": {"annotations": str(corpus), "format": "flat", "fields": {"label": "stance"},
-                 "group_by": "id", "complete_labels": False} | data,
+        "data": {
+            "annotations": str(corpus),
+            "format": "flat",
+            "fields": {"label": "stance"},
+            "group_by": "id",
+            "complete_labels": False,
+        }
+        | data,
     }
     return load_config(write_yaml(tmp_path / "bench.yaml", cfg))
 
@@ -179,19 +201,40 @@ def test_flat_benchmark_lines_become_one_label_records(tmp_path):
     from pipeline.data.datasets import build_dataset
 
     lines = [
-        {"id": "a", "text": "Vote the mayor out", "actor": "author", "target": "Mayor Smith", "stance": "against",
-         "split": "train", "extra": 1},
+        {
+            "id": "a",
+            "text": "Vote the mayor out",
+            "actor": "author",
+            "target": "Mayor Smith",
+            "stance": "against",
+            "split": "train",
+            "extra": 1,
+        },
         {"id": "b", "text": "More bike lanes please", "target": "bike_lanes", "stance": "FAVOR", "split": "train"},
-        {"id": "c", "text": "Bike lanes on 5th", "actor": "The Tweet's Author", "target": "BIKE LANES",
-         "stance": "None", "split": "dev"},
-        {"id": "d", "text": "Mayor at the library", "actor": "author", "target": "mayor", "stance": "NONE",
-         "split": "test"},
+        {
+            "id": "c",
+            "text": "Bike lanes on 5th",
+            "actor": "The Tweet's Author",
+            "target": "BIKE LANES",
+            "stance": "None",
+            "split": "dev",
+        },
+        {
+            "id": "d",
+            "text": "Mayor at the library",
+            "actor": "author",
+            "target": "mayor",
+            "stance": "NONE",
+            "split": "test",
+        },
     ]
     records = load_records(flat_config(tmp_path, lines))
     assert [(r.id, r.split) for r in records] == [("a", "train"), ("b", "train"), ("c", "dev"), ("d", "test")]
     assert [(lab.actor, lab.target, lab.label) for r in records for lab in r.labels] == [
-        ("author", "mayor", "AGAINST"), ("author", "bike_lanes", "FAVOR"),
-        ("author", "bike_lanes", "NONE"), ("author", "mayor", "NONE"),
+        ("author", "mayor", "AGAINST"),
+        ("author", "bike_lanes", "FAVOR"),
+        ("author", "bike_lanes", "NONE"),
+        ("author", "mayor", "NONE"),
     ]
     dd = build_dataset(flat_config(tmp_path, lines))
     assert {k: len(v) for k, v in dd.items()} == {"train": 2, "dev": 1, "test": 1}

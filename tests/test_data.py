@@ -3,8 +3,8 @@
 import pytest
 
 from pipeline.config import load_config
-from pipeline.data.validate import load_records
 from pipeline.data.datasets import SplitError, build_dataset, cross_validation_folds
+from pipeline.data.validate import load_records
 from tests.conftest import write_jsonl
 
 
@@ -98,3 +98,45 @@ def test_group_by_id_splits_sentences_not_documents():
     dd = build_dataset(config)
     assert docs_of(dd["test"]) & docs_of(dd["train"])  # documents now span splits
     assert not set(dd["test"]["unit_id"]) & set(dd["train"]["unit_id"])
+
+
+def _extra_corpus(tmp_path, labels=("favor", "against", "none")):
+    """A small extra corpus with its own task: an actor and a target the seed task does not know."""
+    from tests.conftest import write_yaml
+
+    task = write_yaml(tmp_path / "extra-task.yaml", {
+        "labels": list(labels), "none_label": labels[-1],
+        "actors": [{"id": "halvorsen", "name": "Ingrid Halvorsen", "aliases": ["Halvorsen"]}],
+        "targets": [{"id": "sanctions", "name": "Sanctions", "wording": "sanctions on Russia"}],
+    })
+    records = [
+        {"id": f"x{i}", "doc_id": f"xd{i}", "text": f"Halvorsen said sanctions must stay, point {i}.",
+         "labels": [{"actor": "halvorsen", "target": "sanctions", "label": labels[i % 3]}], "meta": {"synthetic": True}}
+        for i in range(9)
+    ]
+    corpus = write_jsonl(tmp_path / "extra.jsonl", records)
+    return {"data.extra_train": [{"name": "extra", "annotations": str(corpus), "task": str(task)}]}
+
+
+def test_extra_corpora_join_train_only_in_every_split_and_fold(tmp_path):
+    config = load_config("configs/base.yaml", _extra_corpus(tmp_path))
+    plain = build_dataset(load_config("configs/base.yaml"))
+    dd = build_dataset(config)
+    extra = [i for i, doc in enumerate(dd["train"]["doc_id"]) if doc.startswith("xd")]
+    assert len(extra) == 9 and len(dd["train"]) == len(plain["train"]) + 9
+    assert dd["test"]["id"] == plain["test"]["id"] and dd["dev"]["id"] == plain["dev"]["id"]
+    example = dd["train"][extra[0]]
+    assert example["actor_name"] == "Ingrid Halvorsen" and example["target_text"] == "sanctions on Russia"
+    assert example["text"][slice(*example["spans"][0])] == "Halvorsen"
+    plain_folds = cross_validation_folds(load_config("configs/base.yaml"))
+    for fold, ref in zip(cross_validation_folds(config), plain_folds):
+        assert sum(d.startswith("xd") for d in fold["train"]["doc_id"]) == 9
+        assert fold["test"]["id"] == ref["test"]["id"] and fold["dev"]["id"] == ref["dev"]["id"]
+
+
+def test_an_extra_corpus_with_other_labels_is_refused_naming_its_task(tmp_path):
+    from pipeline.data.corpus import CorpusError
+
+    config = load_config("configs/base.yaml", _extra_corpus(tmp_path, labels=("pro", "con", "neutral")))
+    with pytest.raises(CorpusError, match=r"extra-task.yaml: labels: expected the main task's labels"):
+        build_dataset(config)

@@ -5,7 +5,16 @@ import pytest
 from matplotlib.figure import Figure
 from sklearn.metrics import f1_score
 
-from pipeline.metrics import bootstrap_ci, classification_report_text, confusion_matrix_figure, evaluate_predictions, expected_calibration_error, f_avg, macro_f1, reliability_diagram
+from pipeline.metrics import (
+    bootstrap_ci,
+    classification_report_text,
+    confusion_matrix_figure,
+    evaluate_predictions,
+    expected_calibration_error,
+    f_avg,
+    macro_f1,
+    reliability_diagram,
+)
 
 LABELS = ["favor", "against", "none"]
 STANCE = ["favor", "against"]

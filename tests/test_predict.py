@@ -7,14 +7,14 @@ import logging
 import numpy as np
 import pytest
 
-from pipeline.models.encoders import ModelLoadError
-from pipeline.models.registry import build_model
 from pipeline.cli import main
 from pipeline.config import load_config
 from pipeline.data.documents import Document, InputFileError, read_documents
-from pipeline.inference.records import OutputFileError, read_predictions
 from pipeline.inference.classifier import StanceClassifier
 from pipeline.inference.predict import run_predict
+from pipeline.inference.records import OutputFileError, read_predictions
+from pipeline.models.encoders import ModelLoadError
+from pipeline.models.registry import build_model
 from tests.conftest import ROOT, tiny_overrides, write_jsonl
 
 ARTICLE = (
@@ -41,8 +41,10 @@ def tiny_training_set():
 def model_dir(tmp_path_factory, tiny_model_dir):
     """A tiny transformer stance model fitted for one epoch and saved like `make train` saves one."""
     tmp = tmp_path_factory.mktemp("predict")
-    config = load_config(ROOT / "configs/base.yaml",
-                         tiny_overrides(tmp, tiny_model_dir, **{"training.epochs": 1, "model.max_length": 48}))
+    config = load_config(
+        ROOT / "configs/base.yaml",
+        tiny_overrides(tmp, tiny_model_dir, **{"training.epochs": 1, "model.max_length": 48}),
+    )
     model = build_model(config)
     model.fit(tiny_training_set())
     return model.save(tmp / "model")
@@ -113,12 +115,13 @@ def test_batches_give_the_same_predictions_and_documents_are_read_lazily(clf):
     assert len(pulled) < len(docs)  # the first batch came out before the input was read to the end
     small = [first, *it]
     assert [(p.doc_id, p.sentence_id, p.actor, p.target) for p in small] == [
-        (p.doc_id, p.sentence_id, p.actor, p.target) for p in whole]
+        (p.doc_id, p.sentence_id, p.actor, p.target) for p in whole
+    ]
     assert np.allclose([list(p.probs.values()) for p in small], [list(p.probs.values()) for p in whole], atol=1e-4)
 
 
 def test_long_sentence_is_cut_around_the_mention_and_flagged(clf):
-    words = "the talks and the peace table".split() * 12
+    words = ["the", "talks", "and", "the", "peace", "table"] * 12
     sentence = " ".join(words[:40] + ["Macron"] + words[40:]) + "."
     results = clf.analyze(sentence)
     assert {r.actor for r in results} == {"macron"} and all(r.truncated for r in results)
@@ -147,10 +150,13 @@ def make_inputs(tmp_path):
     (folder / "a1.txt").write_text(ARTICLE, encoding="utf-8")
     (folder / "a2.txt").write_text(second, encoding="utf-8")
     (folder / "metadata.json").write_text(json.dumps([{"id": "a1", "date": "2022-05-10", "title": "T"}]))
-    jsonl = write_jsonl(tmp_path / "articles.jsonl", [
-        {"doc_id": "a1", "text": ARTICLE, "date": "2022-05-10", "title": "T"},
-        {"doc_id": "a2", "text": second},
-    ])
+    jsonl = write_jsonl(
+        tmp_path / "articles.jsonl",
+        [
+            {"doc_id": "a1", "text": ARTICLE, "date": "2022-05-10", "title": "T"},
+            {"doc_id": "a2", "text": second},
+        ],
+    )
     path = tmp_path / "articles.csv"
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
@@ -165,7 +171,8 @@ def make_inputs(tmp_path):
 def test_every_input_and_output_format(clf, model_dir, tmp_path, source, out_format):
     inputs = make_inputs(tmp_path)
     expected = clf.analyze(ARTICLE, "a1", "2022-05-10") + clf.analyze(
-        "Zelensky refused talks with Putin.\nThe Kremlin said no.", "a2")
+        "Zelensky refused talks with Putin.\nThe Kremlin said no.", "a2"
+    )
     out = tmp_path / f"pred.{out_format}"
     result = run_predict(inputs[source], out, str(model_dir), classifier=clf, batch_size=5)
     assert result.stats.documents == 2 and result.stats.pairs == len(expected)
@@ -176,13 +183,29 @@ def test_every_input_and_output_format(clf, model_dir, tmp_path, source, out_for
     else:
         with out.open(encoding="utf-8", newline="") as fh:
             records = list(csv.DictReader(fh))
-        assert list(records[0]) == ["doc_id", "sentence_id", "start", "end", "sentence", "actor", "target", "label",
-                                    "prob_favor", "prob_against", "prob_none", "via", "truncated", "encoding_replaced",
-                                    "date", "model"]
+        assert list(records[0]) == [
+            "doc_id",
+            "sentence_id",
+            "start",
+            "end",
+            "sentence",
+            "actor",
+            "target",
+            "label",
+            "prob_favor",
+            "prob_against",
+            "prob_none",
+            "via",
+            "truncated",
+            "encoding_replaced",
+            "date",
+            "model",
+        ]
         assert records[0]["date"] == "2022-05-10" and records[-1]["date"] == ""
         probs = [[float(r[f"prob_{lab}"]) for lab in clf.labels] for r in records]
     assert [(r["doc_id"], r["sentence_id"], r["actor"], r["target"]) for r in records] == [
-        (p.doc_id, p.sentence_id, p.actor, p.target) for p in expected]
+        (p.doc_id, p.sentence_id, p.actor, p.target) for p in expected
+    ]
     assert np.allclose(probs, [list(p.probs.values()) for p in expected], atol=1e-4)
     assert {r["model"] for r in records} == {str(model_dir)}
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file left
@@ -191,21 +214,39 @@ def test_every_input_and_output_format(clf, model_dir, tmp_path, source, out_for
 def test_cli_predict_with_report(model_dir, tmp_path, capsys):
     inputs = make_inputs(tmp_path)
     out, report = tmp_path / "out" / "pred.jsonl", tmp_path / "report"
-    rc = main(["predict", "--input", str(inputs["folder"]), "--output", str(out), "--model", str(model_dir),
-               "--report", str(report)])
+    rc = main(
+        [
+            "predict",
+            "--input",
+            str(inputs["folder"]),
+            "--output",
+            str(out),
+            "--model",
+            str(model_dir),
+            "--report",
+            str(report),
+        ]
+    )
     printed = capsys.readouterr().out
     assert rc == 0
     assert "2 documents, 5 sentences (4 with an actor), 18 pairs classified in" in printed and "pairs/s" in printed
     assert len(read_predictions(out)) == 18
-    assert {p.name for p in report.iterdir()} == {"stance_counts.csv", "evidence.csv", "report.md", "heatmap.png",
-                                                  "dna.csv"}
+    assert {p.name for p in report.iterdir()} == {
+        "stance_counts.csv",
+        "evidence.csv",
+        "report.md",
+        "heatmap.png",
+        "dna.csv",
+    }
 
 
 # ------------------------------------------------------------------ bad input
 
 
-@pytest.mark.parametrize("name, content", [("empty.jsonl", b""), ("empty.csv", b""), ("blank.jsonl", b"\n\n"),
-                                           ("header.csv", b"doc_id,text\n")])
+@pytest.mark.parametrize(
+    "name, content",
+    [("empty.jsonl", b""), ("empty.csv", b""), ("blank.jsonl", b"\n\n"), ("header.csv", b"doc_id,text\n")],
+)
 @pytest.mark.parametrize("out_format", ["jsonl", "csv"])
 def test_empty_input_gives_a_message_and_an_empty_output(clf, tmp_path, caplog, name, content, out_format):
     path = tmp_path / name
@@ -237,7 +278,7 @@ def test_empty_txt_file_and_empty_folder(clf, tmp_path, caplog):
 def test_non_utf8_is_an_error_naming_file_and_byte_offset(clf, tmp_path):
     txt = tmp_path / "docs"
     txt.mkdir()
-    (txt / "bad.txt").write_bytes("Macron said no.\n".encode() + b"caf\xe9 talks.")  # Latin-1 e-acute at byte 19
+    (txt / "bad.txt").write_bytes(b"Macron said no.\n" + b"caf\xe9 talks.")  # Latin-1 e-acute at byte 19
     with pytest.raises(InputFileError, match=r"bad.txt: byte 19: not valid UTF-8 .*--encoding-errors replace"):
         list(read_documents(txt))
     jsonl = tmp_path / "bad.jsonl"
@@ -291,8 +332,17 @@ def test_missing_model_folder_and_unknown_uri(tmp_path, capsys):
     with pytest.raises(ModelLoadError, match=r"unknown model URI 's3://bucket/m': expected a model folder, runs:/"):
         StanceClassifier.load("s3://bucket/m")
     (tmp_path / "in.jsonl").write_text('{"text": "Macron."}\n')
-    rc = main(["predict", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "o.jsonl"),
-               "--model", str(tmp_path / "nope")])
+    rc = main(
+        [
+            "predict",
+            "--input",
+            str(tmp_path / "in.jsonl"),
+            "--output",
+            str(tmp_path / "o.jsonl"),
+            "--model",
+            str(tmp_path / "nope"),
+        ]
+    )
     assert rc == 1 and f"error: model folder {tmp_path / 'nope'} does not exist" in capsys.readouterr().err
     assert not (tmp_path / "o.jsonl").exists()
 

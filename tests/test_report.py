@@ -50,7 +50,12 @@ def test_counts_and_net_scores(report):
     table = {(r["actor"], r["target"]): r for r in report.table()}
     assert set(table) == {("macron", "concessions"), ("zelensky", "concessions"), ("zelensky", "negotiations")}
     assert {k: table[("macron", "concessions")][k] for k in ("favor", "against", "none", "pairs", "net_score")} == {
-        "favor": 2, "against": 1, "none": 1, "pairs": 4, "net_score": 0.25}
+        "favor": 2,
+        "against": 1,
+        "none": 1,
+        "pairs": 4,
+        "net_score": 0.25,
+    }
     assert table[("zelensky", "concessions")]["net_score"] == -1.0
     assert table[("zelensky", "negotiations")]["net_score"] == 0.0
     actors, scores, n = report.matrix()
@@ -72,16 +77,27 @@ def test_strongest_evidence_is_ranked_by_the_labels_probability(report):
     for p in HAND_MADE:
         top1.add(p)
     assert [(r["actor"], r["label"], r["sentence_id"]) for r in top1.evidence()] == [
-        ("macron", "favor", "s1"), ("macron", "against", "s3"), ("zelensky", "against", "s1")]
+        ("macron", "favor", "s1"),
+        ("macron", "against", "s3"),
+        ("zelensky", "against", "s1"),
+    ]
 
 
 def test_written_files(report, tmp_path):
     files = report.write(tmp_path / "rep", "models/x")
     assert [f.name for f in files] == ["stance_counts.csv", "evidence.csv", "report.md", "heatmap.png", "dna.csv"]
     counts = read_csv(tmp_path / "rep" / "stance_counts.csv")
-    assert counts[0] == {"actor": "macron", "actor_name": "Emmanuel Macron", "target": "concessions",
-                         "target_name": "Territorial concessions", "favor": "2", "against": "1", "none": "1",
-                         "pairs": "4", "net_score": "0.25"}
+    assert counts[0] == {
+        "actor": "macron",
+        "actor_name": "Emmanuel Macron",
+        "target": "concessions",
+        "target_name": "Territorial concessions",
+        "favor": "2",
+        "against": "1",
+        "none": "1",
+        "pairs": "4",
+        "net_score": "0.25",
+    }
     assert len(read_csv(tmp_path / "rep" / "evidence.csv")) == 5
 
     # DNA: favor -> 1, against -> 0, none left out; dates where known.
@@ -113,8 +129,19 @@ def test_poles_come_from_the_task_not_from_literals(tmp_path):
     rep = StanceReport(task)
     probs = {"FAVOR": 0.8, "AGAINST": 0.1, "NONE": 0.1}
     rep.add(Prediction("t1", "t1-000", 0, 5, "Go bikes", "author", "bike_lanes", "FAVOR", probs))
-    rep.add(Prediction("t2", "t2-000", 0, 5, "No bikes", "author", "bike_lanes", "AGAINST",
-                       {"FAVOR": 0.1, "AGAINST": 0.8, "NONE": 0.1}))
+    rep.add(
+        Prediction(
+            "t2",
+            "t2-000",
+            0,
+            5,
+            "No bikes",
+            "author",
+            "bike_lanes",
+            "AGAINST",
+            {"FAVOR": 0.1, "AGAINST": 0.8, "NONE": 0.1},
+        )
+    )
     rep.add(Prediction("t3", "t3-000", 0, 5, "Bikes", "author", "bike_lanes", "FAVOR", probs))
     assert rep.table()[0]["net_score"] == pytest.approx(1 / 3, abs=1e-4)
     rep.write(tmp_path)

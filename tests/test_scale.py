@@ -14,11 +14,11 @@ import mlflow
 import pandas as pd
 import pytest
 
-from pipeline.models.registry import build_model, load_model
 from pipeline.config import load_config
 from pipeline.data.datasets import build_dataset
 from pipeline.experiments.evaluate import evaluate
 from pipeline.experiments.train import train
+from pipeline.models.registry import build_model, load_model
 from tests.conftest import tiny_overrides
 
 pytestmark = pytest.mark.slow
@@ -115,9 +115,22 @@ def test_rest_serving_answers_like_direct_predict(mlflow_store, tmp_path, tiny_m
     result = train(config)
     port = free_port()
     proc = subprocess.Popen(
-        [str(VENV_BIN / "mlflow"), "models", "serve", "-m", "models:/stance-ukraine-seeds/1",
-         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            str(VENV_BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            "models:/stance-ukraine-seeds/1",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env=os.environ | {"PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"},  # it runs `uvicorn`
     )
     try:
@@ -148,9 +161,21 @@ def test_rest_serving_answers_like_direct_predict(mlflow_store, tmp_path, tiny_m
 def test_train_evaluate_compare_against_a_tracking_server(tmp_path, tiny_model_dir, monkeypatch):
     port = free_port()
     proc = subprocess.Popen(
-        [str(VENV_BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "server-artifacts"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            str(VENV_BIN / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "server-artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         uri = f"http://127.0.0.1:{port}"
@@ -188,16 +213,28 @@ def test_torchrun_two_cpu_processes_log_once_and_save_one_model(tmp_path, tiny_m
     env = os.environ | {"MLFLOW_TRACKING_URI": f"sqlite:///{db}", "OMP_NUM_THREADS": "1"}
     sets = [f"--set={k}={v}" for k, v in tiny_overrides(tmp_path, tiny_model_dir).items()]
     res = subprocess.run(
-        [str(VENV_BIN / "torchrun"), "--standalone", "--nproc_per_node=2", "-m", "pipeline", "train",
-         "--config", "configs/finetune.yaml", *sets],
-        env=env, capture_output=True, text=True, timeout=600,
+        [
+            str(VENV_BIN / "torchrun"),
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "pipeline",
+            "train",
+            "--config",
+            "configs/finetune.yaml",
+            *sets,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert res.returncode == 0, res.stderr[-3000:]
     mlflow.set_tracking_uri(f"sqlite:///{db}")
     runs = mlflow.search_runs(experiment_names=["ukraine-seeds"])
     mlflow.set_tracking_uri(None)
     assert len(runs) == 1 and runs["status"].iloc[0] == "FINISHED"
-    models = [p for p in (tmp_path / "models").iterdir()]
+    models = list((tmp_path / "models").iterdir())
     assert [p.name for p in models] == ["finetune-minilm"]
     spec = json.loads((models[0] / "stance.json").read_text())
     assert spec["info"]["world_size"] == 2

@@ -125,7 +125,10 @@ def test_seed_articles_segment_with_exact_offsets():
 
 
 def test_a_sign_up_box_mid_article_hides_nothing_after_it():
-    body = " ".join(f"In paragraph {i}, the reporter wrote that Macron had spoken at length about the prospect of talks with Moscow." for i in range(6))
+    body = " ".join(
+        f"In paragraph {i}, the reporter wrote that Macron had spoken at length about the prospect of talks."
+        for i in range(6)
+    )
     text = f"{body}\n\nSign up for our daily newsletter here.\n\n{body}\n"
     units = segment(text, "doc")
     box = [u for u in units if u.text.startswith("Sign up")]

@@ -57,8 +57,12 @@ def test_sweep_logs_trials_under_a_parent_and_writes_the_best_config(mlflow_stor
     assert parent.data.metrics["sweep/best_value"] == pytest.approx(max(values))
 
     artifacts = {a.path for a in client.list_artifacts(result.run_id, "sweep")}
-    assert {"sweep/optimization_history.png", "sweep/param_importances.png", "sweep/trials.csv",
-            "sweep/tweets-best.yaml"} <= artifacts
+    assert {
+        "sweep/optimization_history.png",
+        "sweep/param_importances.png",
+        "sweep/trials.csv",
+        "sweep/tweets-best.yaml",
+    } <= artifacts
 
     # The best config extends the swept one with the best trial's settings, and loads.
     assert result.best_config == path.with_name("tweets-best.yaml")

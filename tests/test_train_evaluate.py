@@ -8,12 +8,12 @@ import mlflow
 import pandas as pd
 import pytest
 
-from pipeline.models.encoders import ModelLoadError
-from pipeline.experiments.compare import compare_runs, format_runs
 from pipeline.config import load_config
+from pipeline.experiments.compare import compare_runs, format_runs
 from pipeline.experiments.cv import cross_validate
 from pipeline.experiments.evaluate import evaluate
 from pipeline.experiments.train import train
+from pipeline.models.encoders import ModelLoadError
 from tests.conftest import tiny_overrides
 
 pytestmark = pytest.mark.slow
@@ -42,28 +42,49 @@ def test_train_then_evaluate_logs_everything(mlflow_store, tmp_path, tiny_model_
     curve = client.get_metric_history(result.run_id, "curve/dev_f_avg")
     assert [m.step for m in curve] == [1, 2]
     assert {i.dataset.name for i in run.inputs.dataset_inputs} == {
-        "ukraine-seeds-train", "ukraine-seeds-dev", "ukraine-seeds-test"}
+        "ukraine-seeds-train",
+        "ukraine-seeds-dev",
+        "ukraine-seeds-test",
+    }
     exp = client.get_experiment(run.info.experiment_id)
     assert exp.name == "ukraine-seeds"
 
     metrics = evaluate(config)
-    for key in ("test/f_avg", "test/macro_f1", "test/f_avg_ci_low", "test/f_avg_ci_high", "test/macro_f1_ci_low",
-                "test/ece", "test/f1/favor", "test/precision/against", "test/recall/none",
-                "test/f_avg/target/concessions"):
+    for key in (
+        "test/f_avg",
+        "test/macro_f1",
+        "test/f_avg_ci_low",
+        "test/f_avg_ci_high",
+        "test/macro_f1_ci_low",
+        "test/ece",
+        "test/f1/favor",
+        "test/precision/against",
+        "test/recall/none",
+        "test/f_avg/target/concessions",
+    ):
         assert key in metrics, key
     assert metrics["test/f_avg_ci_low"] <= metrics["test/f_avg"] <= metrics["test/f_avg_ci_high"]
     run = client.get_run(result.run_id)  # evaluation is logged into the training run
     assert run.data.metrics["test/f_avg"] == pytest.approx(metrics["test/f_avg"])
     artifacts = {a.path for a in client.list_artifacts(result.run_id, "test")}
-    assert {"test/confusion_all.png", "test/confusion_concessions.png", "test/reliability.png",
-            "test/classification_report.txt", "test/misclassified.json"} <= artifacts
+    assert {
+        "test/confusion_all.png",
+        "test/confusion_concessions.png",
+        "test/reliability.png",
+        "test/classification_report.txt",
+        "test/misclassified.json",
+    } <= artifacts
 
     # Registered; the first evaluation makes it the champion; the pyfunc answers label + probabilities.
     version = client.get_model_version_by_alias("stance-ukraine-seeds", "champion")
     assert version.run_id == result.run_id
     pyfunc = mlflow.pyfunc.load_model("models:/stance-ukraine-seeds@champion")
-    df = pd.DataFrame([{"text": "Macron urged Ukraine to cede land.", "actor": "macron", "target": "concessions"},
-                       {"text": "Zelensky said no.", "actor": "zelensky", "target": "negotiations"}])
+    df = pd.DataFrame(
+        [
+            {"text": "Macron urged Ukraine to cede land.", "actor": "macron", "target": "concessions"},
+            {"text": "Zelensky said no.", "actor": "zelensky", "target": "negotiations"},
+        ]
+    )
     out = pyfunc.predict(df)
     assert list(out.columns) == ["label", "prob_favor", "prob_against", "prob_none"]
     assert out["label"].isin(["favor", "against", "none"]).all()
@@ -166,9 +187,25 @@ def test_another_corpus_trains_and_evaluates_with_a_config_file_only(mlflow_stor
 
 def test_cli_reports_bad_config_and_missing_model(tmp_path, mlflow_store):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("extends: " + str((__import__("pathlib").Path("configs/base.yaml")).resolve()) + "\ntraining:\n  epocs: 3\n")
-    res = subprocess.run([sys.executable, "-m", "pipeline", "train", "--config", str(bad)], capture_output=True, text=True)
+    bad.write_text(
+        "extends: " + str((__import__("pathlib").Path("configs/base.yaml")).resolve()) + "\ntraining:\n  epocs: 3\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "pipeline", "train", "--config", str(bad)], capture_output=True, text=True
+    )
     assert res.returncode == 1 and f"{bad}: training.epocs: unknown key" in res.stderr
-    res = subprocess.run([sys.executable, "-m", "pipeline", "evaluate", "--config", "configs/finetune.yaml",
-                          "--set", f"models_dir={tmp_path}"], capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "evaluate",
+            "--config",
+            "configs/finetune.yaml",
+            "--set",
+            f"models_dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 1 and "run `make train` first" in res.stderr

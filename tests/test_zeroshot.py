@@ -11,33 +11,46 @@ import mlflow
 import numpy as np
 import pytest
 
-from pipeline.models.encoders import ModelLoadError
-from pipeline.models.registry import build_model, load_model
-from pipeline.models.inputs import rows_of
 from pipeline.config import ConfigError, load_config
 from pipeline.data.datasets import build_dataset
+from pipeline.models.encoders import ModelLoadError
+from pipeline.models.inputs import rows_of
+from pipeline.models.registry import build_model, load_model
 from tests.conftest import build_tiny_transformer, tiny_overrides, write_yaml
 
 # A non-default class order: the entailment index must come from the model config.
 NLI_ID2LABEL = {0: "contradiction", 1: "neutral", 2: "entailment"}
-HYPOTHESES = {"default": {"favor": ["{actor} supports {target} ."], "against": ["{actor} against {target} ."],
-                          "none": ["{actor} on {target} ."]}}
+HYPOTHESES = {
+    "default": {
+        "favor": ["{actor} supports {target} ."],
+        "against": ["{actor} against {target} ."],
+        "none": ["{actor} on {target} ."],
+    }
+}
 
 ROWS = [
     {"text": "Zelensky said Macron urged concessions.", "actor": "macron", "target": "concessions"},
     {"text": "Zelensky said Macron urged concessions.", "actor": "zelensky", "target": "concessions"},
     {"text": "Putin refused talks with Kyiv.", "actor": "putin", "target": "negotiations"},
     {"text": "Putin refused talks with Kyiv.", "actor": "ukraine_gov", "target": "integrity"},
-    {"text": "The Kremlin said Russia will not return the land, and Putin will not offer peace talks to Kyiv "
-             "for the territorial integrity of Ukraine.", "actor": "kremlin", "target": "integrity"},
+    {
+        "text": "The Kremlin said Russia will not return the land, and Putin will not offer peace talks to Kyiv "
+        "for the territorial integrity of Ukraine.",
+        "actor": "kremlin",
+        "target": "integrity",
+    },
 ]
 UNMENTIONED = {"text": "Putin refused talks.", "actor": "scholz", "target": "negotiations"}
 
 
 @pytest.fixture(scope="module")
 def tiny_nli_dir(tmp_path_factory) -> Path:
-    return build_tiny_transformer(tmp_path_factory.mktemp("nli") / "bert-nli", num_labels=3, id2label=NLI_ID2LABEL,
-                                  label2id={v: k for k, v in NLI_ID2LABEL.items()})
+    return build_tiny_transformer(
+        tmp_path_factory.mktemp("nli") / "bert-nli",
+        num_labels=3,
+        id2label=NLI_ID2LABEL,
+        label2id={v: k for k, v in NLI_ID2LABEL.items()},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +79,18 @@ def zs_config(tmp_path, model_dir, **extra):
 
 
 def nli_config(tmp_path, model_dir, **extra):
-    return zs_config(tmp_path, model_dir, **{
-        "zeroshot.method": "nli", "zeroshot.hypotheses": HYPOTHESES, "zeroshot.calibrate": False,
-        "zeroshot.none_threshold": None, "zeroshot.temperature": 1.0, **extra})
+    return zs_config(
+        tmp_path,
+        model_dir,
+        **{
+            "zeroshot.method": "nli",
+            "zeroshot.hypotheses": HYPOTHESES,
+            "zeroshot.calibrate": False,
+            "zeroshot.none_threshold": None,
+            "zeroshot.temperature": 1.0,
+            **extra,
+        },
+    )
 
 
 def mapped_config(tmp_path, model_dir, **extra):
@@ -99,8 +121,10 @@ def test_entailment_index_comes_from_the_model_config(tmp_path, tiny_nli_dir):
     assert model._entail == 2
     # The candidate rule: the entailment logit of each label's hypothesis, softmax across labels.
     premise = "Zelensky said [Macron] urged concessions."
-    hyps = [t.format(actor="Emmanuel Macron", target="territorial concessions by Ukraine to Russia")
-            for t in (HYPOTHESES["default"][lab][0] for lab in ("favor", "against", "none"))]
+    hyps = [
+        t.format(actor="Emmanuel Macron", target="territorial concessions by Ukraine to Russia")
+        for t in (HYPOTHESES["default"][lab][0] for lab in ("favor", "against", "none"))
+    ]
     enc = model.tokenizer([premise] * 3, hyps, padding=True, return_tensors="pt")
     with torch.no_grad():
         logits = model.model(**enc).logits.numpy()
@@ -129,11 +153,16 @@ def test_mapped_scoring_sends_each_nli_class_to_its_label(tmp_path, tiny_nli_dir
     assert np.allclose(probs[0], [nli[2], nli[0], nli[1]], atol=1e-5)
 
 
-@pytest.mark.parametrize("mapping, message", [
-    ({"entailment": "favor", "contradiction": "against"}, r"unmapped \['neutral'\], not in the model \[\]"),
-    ({"Entailment": "favor", "contradiction": "against", "neutral": "none", "unrelated": "none"},
-     r"unmapped \[\], not in the model \['unrelated'\]"),
-])
+@pytest.mark.parametrize(
+    "mapping, message",
+    [
+        ({"entailment": "favor", "contradiction": "against"}, r"unmapped \['neutral'\], not in the model \[\]"),
+        (
+            {"Entailment": "favor", "contradiction": "against", "neutral": "none", "unrelated": "none"},
+            r"unmapped \[\], not in the model \['unrelated'\]",
+        ),
+    ],
+)
 def test_nli_labels_must_fit_the_model(mapping, message, tmp_path, tiny_nli_dir):
     from pipeline.models.zeroshot import ZeroShotModel
 
@@ -164,7 +193,7 @@ def test_similarity_scores_are_cosines_of_mean_pooled_embeddings(tmp_path, tiny_
         return v / np.linalg.norm(v)
 
     premise = embed("Zelensky said [Macron] urged concessions.")
-    fill = dict(actor="Emmanuel Macron", target="territorial concessions by Ukraine to Russia")
+    fill = {"actor": "Emmanuel Macron", "target": "territorial concessions by Ukraine to Russia"}
     for j, label in enumerate(["favor", "against"]):
         cosines = [premise @ embed(t.format(**fill)) for t in config.zeroshot.hypotheses["default"][label]]
         assert scores[0, j] == pytest.approx(np.mean(cosines), abs=1e-5)
@@ -205,17 +234,20 @@ def test_mention_gating_skips_the_model_for_unmentioned_actors(method, tmp_path,
     mixed = model.predict_proba([ROWS[0], UNMENTIONED])
     assert calls[0] > 0 and mixed[1].tolist() == [0.0, 0.0, 1.0] and mixed[0, 2] < 1
 
-    ungated = build_model(config.model_copy(update={"zeroshot": config.zeroshot.model_copy(
-        update={"mention_gating": False})}))
+    ungated = build_model(
+        config.model_copy(update={"zeroshot": config.zeroshot.model_copy(update={"mention_gating": False})})
+    )
     calls = forward_counter(ungated)
     assert ungated.predict_proba([UNMENTIONED])[0, 2] < 1 and calls[0] > 0
 
 
 def test_empty_sentence_and_unmatched_actor_are_none_not_a_crash(tmp_path, tiny_nli_dir):
     model = build_model(nli_config(tmp_path, tiny_nli_dir, **{"zeroshot.mention_gating": False}))
-    rows = [{"text": "", "actor": "macron", "target": "concessions"},
-            {"text": "   ", "actor": "macron", "target": "concessions"},
-            {"text": None, "actor": "biden", "target": "integrity"}]
+    rows = [
+        {"text": "", "actor": "macron", "target": "concessions"},
+        {"text": "   ", "actor": "macron", "target": "concessions"},
+        {"text": None, "actor": "biden", "target": "integrity"},
+    ]
     assert model.predict_proba(rows).tolist() == [[0.0, 0.0, 1.0]] * 3
     gated = build_model(nli_config(tmp_path, tiny_nli_dir))
     unmatched = {"text": "The alliance of Nordic states met.", "actor": "draghi", "target": "integrity"}
@@ -227,40 +259,53 @@ def test_empty_sentence_and_unmatched_actor_are_none_not_a_crash(tmp_path, tiny_
 
 
 def write_child(tmp_path, zeroshot: dict) -> Path:
-    return write_yaml(tmp_path / "zs.yaml", {"extends": str(Path("configs/zeroshot-similarity.yaml").resolve()),
-                                             "zeroshot": zeroshot})
+    return write_yaml(
+        tmp_path / "zs.yaml", {"extends": str(Path("configs/zeroshot-similarity.yaml").resolve()), "zeroshot": zeroshot}
+    )
 
 
-@pytest.mark.parametrize("template, message", [
-    ("{actor} supports it.", "template must contain {target}"),
-    ("Ukraine supports peace.", "template must contain {actor} and {target}"),
-    ("{actor} supports {target} {when}.", r"may use only {actor} and {target}; found \['when'\]"),
-    ("{actor} supports {target", "not a valid format string"),
-])
+@pytest.mark.parametrize(
+    "template, message",
+    [
+        ("{actor} supports it.", "template must contain {target}"),
+        ("Ukraine supports peace.", "template must contain {actor} and {target}"),
+        ("{actor} supports {target} {when}.", r"may use only {actor} and {target}; found \['when'\]"),
+        ("{actor} supports {target", "not a valid format string"),
+    ],
+)
 def test_template_without_its_placeholders_is_refused_at_load(template, message, tmp_path):
-    path = write_child(tmp_path, {"hypotheses": {"default": {"favor": [template], "against": ["{actor} opposes {target}."]}}})
+    path = write_child(
+        tmp_path, {"hypotheses": {"default": {"favor": [template], "against": ["{actor} opposes {target}."]}}}
+    )
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert f"{path}: zeroshot.hypotheses.default.favor[0]:" in str(err.value)
     assert re.search(message, str(err.value))
 
 
-@pytest.mark.parametrize("zeroshot, message", [
-    ({"hypotheses": {"default": {"FAVOR": ["{actor} backs {target}."]}}}, r"hypotheses.default.FAVOR: not a label"),
-    ({"hypotheses": {"nato": {"favor": ["{actor} backs {target}."]}}}, r"hypotheses.nato: not a target id"),
-    ({"hypotheses": {"concessions": {"favor": ["{actor} backs {target}."]}}},
-     r"hypotheses.concessions: no templates for label\(s\) \['against'\]"),
-    ({"calibrate": False, "none_threshold": None}, r"hypotheses.default: no templates for label\(s\) \['none'\]"),
-    ({"method": "nli", "nli_scoring": "mapped"}, "set none_threshold: null and calibrate: false"),
-    ({"nli_labels": {"entailment": "yes"}}, r"nli_labels: 'yes' is not a label"),
-])
+@pytest.mark.parametrize(
+    "zeroshot, message",
+    [
+        ({"hypotheses": {"default": {"FAVOR": ["{actor} backs {target}."]}}}, r"hypotheses.default.FAVOR: not a label"),
+        ({"hypotheses": {"nato": {"favor": ["{actor} backs {target}."]}}}, r"hypotheses.nato: not a target id"),
+        (
+            {"hypotheses": {"concessions": {"favor": ["{actor} backs {target}."]}}},
+            r"hypotheses.concessions: no templates for label\(s\) \['against'\]",
+        ),
+        ({"calibrate": False, "none_threshold": None}, r"hypotheses.default: no templates for label\(s\) \['none'\]"),
+        ({"method": "nli", "nli_scoring": "mapped"}, "set none_threshold: null and calibrate: false"),
+        ({"nli_labels": {"entailment": "yes"}}, r"nli_labels: 'yes' is not a label"),
+    ],
+)
 def test_hypotheses_must_fit_the_task(zeroshot, message, tmp_path):
     with pytest.raises(ConfigError, match=message):
         load_config(write_child(tmp_path, zeroshot))
 
 
 def test_other_backends_ignore_the_zeroshot_section():
-    config = load_config("configs/example-tweets.yaml")  # labels FAVOR/AGAINST/NONE, base.yaml's favor/against hypotheses
+    config = load_config(
+        "configs/example-tweets.yaml"
+    )  # labels FAVOR/AGAINST/NONE, base.yaml's favor/against hypotheses
     assert config.model.backend == "transformer" and config.zeroshot.hypotheses
 
 
@@ -294,8 +339,9 @@ def test_fit_calibrates_the_threshold_and_updates_no_weight(tmp_path, tiny_nli_d
     assert history["calibration_train_f_avg"] == pytest.approx(train_f(model.none_threshold))
     assert train_f(model.none_threshold) >= train_f(5.0)
 
-    fixed = build_model(zs_config(tmp_path, tiny_nli_dir, **{"zeroshot.calibrate": False,
-                                                             "zeroshot.none_threshold": 0.25}))
+    fixed = build_model(
+        zs_config(tmp_path, tiny_nli_dir, **{"zeroshot.calibrate": False, "zeroshot.none_threshold": 0.25})
+    )
     assert fixed.fit(train) == {} and fixed.none_threshold == 0.25
 
 
@@ -309,7 +355,9 @@ def test_save_then_load_needs_nothing_else(method, tmp_path, tiny_nli_dir, seed_
     folder = model.save(tmp_path / "saved")
     assert {"stance.json", "config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
     spec = json.loads((folder / "stance.json").read_text())
-    assert spec["backend"] == "zeroshot" and spec["zeroshot"]["hypotheses"] == config.zeroshot.model_dump()["hypotheses"]
+    assert (
+        spec["backend"] == "zeroshot" and spec["zeroshot"]["hypotheses"] == config.zeroshot.model_dump()["hypotheses"]
+    )
     assert spec["zeroshot"]["none_threshold"] == model.none_threshold
     again = load_model(folder)
     assert again.backend == "zeroshot" and again.source == str(folder)
@@ -337,8 +385,14 @@ def test_train_evaluate_cv_log_like_other_backends(mlflow_store, tmp_path, tiny_
     assert "dev/f_avg" in run.data.metrics
 
     metrics = evaluate(config)
-    for key in ("test/f_avg", "test/macro_f1", "test/f_avg_ci_low", "test/ece", "test/f1/favor",
-                "test/f_avg/target/concessions"):
+    for key in (
+        "test/f_avg",
+        "test/macro_f1",
+        "test/f_avg_ci_low",
+        "test/ece",
+        "test/f1/favor",
+        "test/f_avg/target/concessions",
+    ):
         assert key in metrics, key
     pyfunc = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model")
     out = pyfunc.predict(pd.DataFrame([ROWS[0], UNMENTIONED]))

@@ -16,6 +16,7 @@ from pipeline.config.sections import (
 )
 from pipeline.config.task import TaskConfig, _check_id, _Strict
 
+
 class TrackingConfig(_Strict):
     """MLflow: where runs go and how models are registered."""
 

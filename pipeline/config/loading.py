@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from pipeline.config.experiment import Config
 from pipeline.config.task import ConfigError, TaskConfig
 
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")

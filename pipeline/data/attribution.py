@@ -30,10 +30,12 @@ from pipeline.config import TaskConfig
 from pipeline.data.actors import ActorMatcher, Mention
 
 LOOKBACK = 3
-SPEECH = (r"said|says|added|adds|told|tells|stressed|insisted|argued|warned|noted|acknowledged|reiterated|"
-          r"declared|wrote|urged|called|demanded|rejected|suggested|asked|replied|explained|continued|"
-          r"concluded|claimed|signaled|signalled|stated|announced|vowed|pledged|repeated|emphasized|emphasised|"
-          r"underlined|cautioned|predicted|conceded|admitted|accused|dismissed|ruled|refused|proposed")
+SPEECH = (
+    r"said|says|added|adds|told|tells|stressed|insisted|argued|warned|noted|acknowledged|reiterated|"
+    r"declared|wrote|urged|called|demanded|rejected|suggested|asked|replied|explained|continued|"
+    r"concluded|claimed|signaled|signalled|stated|announced|vowed|pledged|repeated|emphasized|emphasised|"
+    r"underlined|cautioned|predicted|conceded|admitted|accused|dismissed|ruled|refused|proposed"
+)
 _PRONOUN = re.compile(
     rf"(?:^\W*(?P<lead>he|she)\b)|(?<!\w)(?P<verb>he|she)(?=\s+(?:\w+ly\s+|also\s+|then\s+|later\s+|again\s+)?(?:{SPEECH})\b)",
     re.IGNORECASE,
@@ -42,7 +44,7 @@ _PLURAL = re.compile(r"^\W*(?P<plural>they|both(?: leaders| men| sides)?|the (?:
 _SPEECH_WORD = re.compile(rf"\b(?:{SPEECH})\b", re.IGNORECASE)
 _AFTER_SPEECH = re.compile(rf"^[\s,’'\"”]*(?:\w+\s+){{0,2}}?(?:{SPEECH})\b", re.IGNORECASE)
 _QUOTE_OPEN = re.compile(r"^\W{0,3}[“\"‘«]")
-_QUOTE_CHARS = "“”\"«»"
+_QUOTE_CHARS = '“”"«»'
 
 
 @dataclass(frozen=True)
@@ -94,15 +96,21 @@ def attribute(texts: list[str], task: TaskConfig, matcher: ActorMatcher | None =
         speaker = _speaker(text, mentions[i], task)
         person = _speaker(text, mentions[i], task, person=True)
         pronoun = _PRONOUN.search(text)
-        antecedent = next((s for s in reversed(person_speakers[max(0, i - LOOKBACK):]) if s), None)
+        antecedent = next((s for s in reversed(person_speakers[max(0, i - LOOKBACK) :]) if s), None)
         if pronoun and antecedent and (pronoun.group("lead") or not person):
             span = pronoun.span("lead") if pronoun.group("lead") else pronoun.span("verb")
             if antecedent not in refs:
                 refs[antecedent] = Reference(antecedent, "pronoun", (span,))
             speaker = person = antecedent
         elif not mentions[i] and (plural := _PLURAL.match(text)):
-            group = next((list(dict.fromkeys(m.actor for m in mentions[j])) for j in range(i - 1, max(-1, i - 2), -1)
-                          if len({m.actor for m in mentions[j]}) >= 2), [])
+            group = next(
+                (
+                    list(dict.fromkeys(m.actor for m in mentions[j]))
+                    for j in range(i - 1, max(-1, i - 2), -1)
+                    if len({m.actor for m in mentions[j]}) >= 2
+                ),
+                [],
+            )
             for actor in group:
                 refs[actor] = Reference(actor, "pronoun", (plural.span("plural"),))
         elif not mentions[i] and is_quote(text):
@@ -117,8 +125,9 @@ def attribute(texts: list[str], task: TaskConfig, matcher: ActorMatcher | None =
     return out
 
 
-def _quote_speaker(i: int, texts: list[str], mentions: list[list[Mention]], speakers: list[str | None],
-                   task: TaskConfig) -> str | None:
+def _quote_speaker(
+    i: int, texts: list[str], mentions: list[list[Mention]], speakers: list[str | None], task: TaskConfig
+) -> str | None:
     """The speaker of a quotation that names no actor: the previous sentence's, when it quoted or
     was itself attributed; else the one the next sentence names next to a speech verb."""
     if i > 0 and speakers[i - 1] and (any(c in texts[i - 1] for c in _QUOTE_CHARS) or not mentions[i - 1]):
@@ -126,6 +135,8 @@ def _quote_speaker(i: int, texts: list[str], mentions: list[list[Mention]], spea
     if i + 1 < len(texts) and mentions[i + 1]:
         nxt = texts[i + 1]
         for m in mentions[i + 1]:
-            if m.start < 60 and (_AFTER_SPEECH.match(nxt[m.end : m.end + 40]) or re.match(r"^\W*(?:\w+\W+){0,2}$", nxt[: m.start])):
+            if m.start < 60 and (
+                _AFTER_SPEECH.match(nxt[m.end : m.end + 40]) or re.match(r"^\W*(?:\w+\W+){0,2}$", nxt[: m.start])
+            ):
                 return m.actor
     return None

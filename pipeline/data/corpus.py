@@ -40,7 +40,7 @@ LABEL_FIELDS = ("actor", "target", "label")
 class CorpusError(ValueError):
     """The corpus failed validation; ``issues`` holds every problem found."""
 
-    def __init__(self, issues: list["Issue"]):
+    def __init__(self, issues: list[Issue]):
         self.issues = issues
         shown = "\n  ".join(str(i) for i in issues[:50])
         more = f"\n  ... and {len(issues) - 50} more" if len(issues) > 50 else ""

@@ -13,9 +13,9 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 from sklearn.model_selection import StratifiedGroupKFold
 
 from pipeline.config import Config, TaskConfig
-from pipeline.data.corpus import Record
 from pipeline.data.actors import ActorMatcher
 from pipeline.data.attribution import attribute
+from pipeline.data.corpus import Record
 from pipeline.data.validate import load_extra_corpora, load_records
 
 
@@ -58,7 +58,9 @@ def _references(records: list[Record], task: TaskConfig) -> dict[tuple[str, str]
     return out
 
 
-def to_examples(records: list[Record], task: TaskConfig, group_by: str = "doc_id", labels: list[str] | None = None) -> list[dict]:
+def to_examples(
+    records: list[Record], task: TaskConfig, group_by: str = "doc_id", labels: list[str] | None = None
+) -> list[dict]:
     """Flatten records to one example per label; furniture carries none.
 
     ``group_by`` ("doc_id" or "id") names the record field whose value groups examples.

@@ -22,9 +22,10 @@ import codecs
 import csv
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +148,10 @@ def read_csv(path: Path, errors: EncodingErrors = "strict") -> Iterator[Document
         if reader.fieldnames is None or "text" not in reader.fieldnames:
             raise InputFileError(f"{path}:1: expected a header with a 'text' column, found {reader.fieldnames}")
         if None in row:  # DictReader puts the cells beyond the header under None
-            raise InputFileError(f"{path}:{first_line}: {len(reader.fieldnames) + len(row[None])} cells under "
-                                 f"a header of {len(reader.fieldnames)}")
+            raise InputFileError(
+                f"{path}:{first_line}: {len(reader.fieldnames) + len(row[None])} cells under "
+                f"a header of {len(reader.fieldnames)}"
+            )
         n += 1
         yield Document(
             _optional(row.get("doc_id")) or f"{path.stem}-{n}",
@@ -179,4 +182,6 @@ def read_documents(path: str | Path, encoding_errors: EncodingErrors = "strict")
         return read_csv(path, encoding_errors)
     if path.suffix.lower() == ".txt":
         return iter([_read_txt(path, encoding_errors)])
-    raise InputFileError(f"{path}: unknown input type {path.suffix!r}; expected a folder of .txt files, a .jsonl or a .csv")
+    raise InputFileError(
+        f"{path}: unknown input type {path.suffix!r}; expected a folder of .txt files, a .jsonl or a .csv"
+    )

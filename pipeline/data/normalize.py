@@ -1,7 +1,7 @@
 """Text normalisation for ``model.input.normalize``.
 
 Standard library only, so tools that run without the pipeline's dependencies
-(``scripts/recipe_ablation.py`` on a bare GPU machine) use the very same function.
+(``research/recipe_ablation.py`` on a bare GPU machine) use the very same function.
 """
 
 from __future__ import annotations

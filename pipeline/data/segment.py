@@ -24,21 +24,168 @@ import re
 from dataclasses import asdict, dataclass
 
 ABBREVIATIONS = frozenset(
-    """mr mrs ms dr prof gen sen rep gov lt col sgt capt maj adm cmdr st jr sr rev hon pres
-    vs etc al approx dept est fig inc corp co ltd no nos vol op ed eds pp
-    jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thurs fri sat sun""".split()
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "gen",
+        "sen",
+        "rep",
+        "gov",
+        "lt",
+        "col",
+        "sgt",
+        "capt",
+        "maj",
+        "adm",
+        "cmdr",
+        "st",
+        "jr",
+        "sr",
+        "rev",
+        "hon",
+        "pres",
+        "vs",
+        "etc",
+        "al",
+        "approx",
+        "dept",
+        "est",
+        "fig",
+        "inc",
+        "corp",
+        "co",
+        "ltd",
+        "no",
+        "nos",
+        "vol",
+        "op",
+        "ed",
+        "eds",
+        "pp",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "mon",
+        "tue",
+        "tues",
+        "wed",
+        "thu",
+        "thurs",
+        "fri",
+        "sat",
+        "sun",
+    ]
 )
 OPENERS = frozenset(
-    """the a an he she it they we i you this that these those there his her its their our my
-    but and so yet or however meanwhile still also in on at for after before when while if
-    as although though since because what who why how where""".split()
+    [
+        "the",
+        "a",
+        "an",
+        "he",
+        "she",
+        "it",
+        "they",
+        "we",
+        "i",
+        "you",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "his",
+        "her",
+        "its",
+        "their",
+        "our",
+        "my",
+        "but",
+        "and",
+        "so",
+        "yet",
+        "or",
+        "however",
+        "meanwhile",
+        "still",
+        "also",
+        "in",
+        "on",
+        "at",
+        "for",
+        "after",
+        "before",
+        "when",
+        "while",
+        "if",
+        "as",
+        "although",
+        "though",
+        "since",
+        "because",
+        "what",
+        "who",
+        "why",
+        "how",
+        "where",
+    ]
 )
 # Words that follow an acronym inside one noun phrase ("the U.S. State Department").
 ACRONYM_HEADS = frozenset(
-    """president presidents secretary state senate congress house army navy air marine marines
-    department embassy ambassador treasury government administration envoy envoys forces
-    military defense defence officials official intelligence troops soldiers special national
-    central supreme federal justice court capitol dollar dollars economy ambassador""".split()
+    [
+        "president",
+        "presidents",
+        "secretary",
+        "state",
+        "senate",
+        "congress",
+        "house",
+        "army",
+        "navy",
+        "air",
+        "marine",
+        "marines",
+        "department",
+        "embassy",
+        "ambassador",
+        "treasury",
+        "government",
+        "administration",
+        "envoy",
+        "envoys",
+        "forces",
+        "military",
+        "defense",
+        "defence",
+        "officials",
+        "official",
+        "intelligence",
+        "troops",
+        "soldiers",
+        "special",
+        "national",
+        "central",
+        "supreme",
+        "federal",
+        "justice",
+        "court",
+        "capitol",
+        "dollar",
+        "dollars",
+        "economy",
+        "ambassador",
+    ]
 )
 OPEN_QUOTES = "“‘«"
 CLOSE_QUOTES = "”’»"
@@ -72,9 +219,7 @@ _FURNITURE = [re.compile(p, re.IGNORECASE) for p in FURNITURE_PATTERNS]
 # the middle of the article, and the article goes on after it.
 TAIL_SHARE = 2 / 3
 RESUME_WORDS = 15
-_TAIL_START = re.compile(
-    r"^(sign up for|a message from|read the (full )?article on)", re.IGNORECASE
-)
+_TAIL_START = re.compile(r"^(sign up for|a message from|read the (full )?article on)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -107,11 +252,7 @@ def _paragraphs(text: str) -> list[tuple[int, int]]:
         if not line.strip():
             continue
         gap = text[spans[-1][1] : start] if spans else ""
-        continues = (
-            spans
-            and gap.count("\n") == 1
-            and line.lstrip()[:1].islower()
-        )
+        continues = spans and gap.count("\n") == 1 and line.lstrip()[:1].islower()
         if continues:
             spans[-1] = (spans[-1][0], end)
         else:

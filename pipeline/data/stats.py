@@ -7,8 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 from pipeline.config import TaskConfig
-from pipeline.files import write_atomic
 from pipeline.data.corpus import Record
+from pipeline.files import write_atomic
 
 
 def corpus_stats(records: list[Record], task: TaskConfig) -> dict:

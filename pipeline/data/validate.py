@@ -50,9 +50,7 @@ def check_against_documents(records: list[Record], documents: Path, file: str) -
         expected = {s.id: s for s in segment(text, doc_id)}
         for sid, sent in expected.items():
             if sid not in recs:
-                issues.append(
-                    Issue(file, None, "id", f"sentence {sid} of {path} ({sent.text[:60]!r}) has no record")
-                )
+                issues.append(Issue(file, None, "id", f"sentence {sid} of {path} ({sent.text[:60]!r}) has no record"))
         for rec in recs.values():
             sent = expected.get(rec.id)
             if sent is None:
@@ -72,8 +70,13 @@ def check_against_documents(records: list[Record], documents: Path, file: str) -
                 )
             elif text[rec.start : rec.end] != rec.text:
                 issues.append(
-                    Issue(file, rec.line, "text", f"does not match {path}[{rec.start}:{rec.end}] "
-                          f"(expected {text[rec.start:rec.end][:60]!r}, found {rec.text[:60]!r})")
+                    Issue(
+                        file,
+                        rec.line,
+                        "text",
+                        f"does not match {path}[{rec.start}:{rec.end}] "
+                        f"(expected {text[rec.start : rec.end][:60]!r}, found {rec.text[:60]!r})",
+                    )
                 )
     return issues
 
@@ -126,6 +129,8 @@ def validate(config: Config) -> tuple[list[Record], list[Issue]]:
         issues += check_metadata(
             Path(config.data.metadata), Path(config.data.documents) if config.data.documents else None
         )
+    for extra in config.data.extra_train:  # each with its own task; their records are not returned
+        issues += _extra_corpus(extra, config)[1]
     return records, issues
 
 
@@ -137,17 +142,25 @@ def load_records(config: Config) -> list[Record]:
     return records
 
 
-def load_extra_corpora(config: Config) -> list[tuple[str, list[Record], TaskConfig]]:
-    """The extra training corpora (``data.extra_train``): name, validated records, and own task.
+def _extra_corpus(extra, config: Config) -> tuple[list[Record], list[Issue], TaskConfig | None]:
+    """Parse one extra training corpus with its own task; its labels must be the main task's."""
+    try:
+        task = load_task(extra.task)
+    except ValueError as exc:
+        return [], [Issue(extra.task, None, None, str(exc))], None
+    if list(task.labels) != list(config.task.labels) or task.none_label != config.task.none_label:
+        found = f"{task.labels} (none: {task.none_label})"
+        expected = f"the main task's labels {config.task.labels} (none: {config.task.none_label})"
+        return [], [Issue(extra.task, None, "labels", f"expected {expected}, found {found}")], task
+    records, issues = parse_corpus(extra.annotations, task)
+    return records, issues, task
 
-    Their labels must be the main task's labels (the model has one output per label)."""
+
+def load_extra_corpora(config: Config) -> list[tuple[str, list[Record], TaskConfig]]:
+    """The extra training corpora (``data.extra_train``): name, validated records, and own task."""
     out = []
     for extra in config.data.extra_train:
-        task = load_task(extra.task)
-        if list(task.labels) != list(config.task.labels) or task.none_label != config.task.none_label:
-            raise CorpusError([Issue(extra.task, None, "labels", f"expected the main task's labels {config.task.labels} "
-                                     f"(none: {config.task.none_label}), found {task.labels} (none: {task.none_label})")])
-        records, issues = parse_corpus(extra.annotations, task)
+        records, issues, task = _extra_corpus(extra, config)
         if issues:
             raise CorpusError(issues)
         out.append((extra.name or Path(extra.annotations).stem, records, task))

@@ -35,7 +35,7 @@ def compare_runs(config: Config, max_runs: int = 200) -> pd.DataFrame:
     if runs.empty:
         return pd.DataFrame(columns=[*COLUMNS.values(), "seconds", "run_id"])
     runs = runs[runs.get("tags.kind", pd.Series(index=runs.index, dtype=object)) != "cv-fold"]
-    out = pd.DataFrame({new: runs[old] if old in runs else None for old, new in COLUMNS.items()})
+    out = pd.DataFrame({new: runs.get(old, None) for old, new in COLUMNS.items()})
     out["seconds"] = (runs["end_time"] - runs["start_time"]).dt.total_seconds().round(0).astype("Int64")
     out["run_id"] = runs["run_id"].str[:8]
     score = out["test_f_avg"].astype(float).fillna(out["cv_f_avg"].astype(float))

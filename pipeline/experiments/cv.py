@@ -11,11 +11,11 @@ import time
 
 import numpy as np
 
-from pipeline.models.registry import build_model
 from pipeline.config import Config
 from pipeline.data.datasets import cross_validation_folds
-from pipeline.metrics import f_avg, macro_f1
 from pipeline.experiments.train import prefixed, score
+from pipeline.metrics import f_avg, macro_f1
+from pipeline.models.registry import build_model
 
 
 def cross_validate(config: Config) -> dict[str, float]:
@@ -43,8 +43,11 @@ def cross_validate(config: Config) -> dict[str, float]:
                 per_fold.append(metrics)
                 pooled_true += [labels[j] for j in fold["test"]["label"]]
                 pooled_pred += [labels[j] for j in probs.argmax(axis=1)]
-                print(f"fold {i}: {len(fold['test'])} test examples ({', '.join(sorted(set(fold['test']['doc_id'])))}): "
-                      f"F_avg {metrics['f_avg']:.4f}, macro-F1 {metrics['macro_f1']:.4f}", flush=True)
+                print(
+                    f"fold {i}: {len(fold['test'])} test examples ({', '.join(sorted(set(fold['test']['doc_id'])))}): "
+                    f"F_avg {metrics['f_avg']:.4f}, macro-F1 {metrics['macro_f1']:.4f}",
+                    flush=True,
+                )
         summary: dict[str, float] = {}
         shared = set.intersection(*(set(m) for m in per_fold))
         for key in sorted(shared):

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.models.encoders import ModelLoadError
-from pipeline.models.registry import is_mlflow_uri, load_model
 from pipeline.config import Config
 from pipeline.data.datasets import build_dataset
-from pipeline.metrics import classification_report_text, confusion_matrix_figure, reliability_diagram
 from pipeline.experiments.train import prefixed, score
+from pipeline.metrics import classification_report_text, confusion_matrix_figure, reliability_diagram
+from pipeline.models.encoders import ModelLoadError
+from pipeline.models.registry import is_mlflow_uri, load_model
 
 
 def default_model_uri(config: Config) -> str:
@@ -83,8 +83,10 @@ def evaluate(config: Config, model_uri: str | None = None) -> dict[str, float]:
             message = tracking.update_champion(config, run.info.run_id, metrics["f_avg"], digest)
     lo, hi = metrics.get("f_avg_ci_low"), metrics.get("f_avg_ci_high")
     ci = f" (95% CI {lo:.3f}-{hi:.3f})" if lo is not None else ""
-    print(f"test on {len(test)} examples: F_avg {metrics['f_avg']:.4f}{ci}, macro-F1 {metrics['macro_f1']:.4f}, "
-          f"ECE {metrics['ece']:.3f}; MLflow run {run.info.run_id}")
+    print(
+        f"test on {len(test)} examples: F_avg {metrics['f_avg']:.4f}{ci}, macro-F1 {metrics['macro_f1']:.4f}, "
+        f"ECE {metrics['ece']:.3f}; MLflow run {run.info.run_id}"
+    )
     if message:
         print(message)
     return prefixed(metrics, "test")

@@ -75,7 +75,9 @@ def check_space(config_path: Path, config: Config) -> None:
             try:
                 with_overrides(config, {key: value})
             except ConfigError as exc:
-                raise SweepError(f"{config_path}: sweep.space.{key}: the value {value!r} is not accepted: {exc}") from None
+                raise SweepError(
+                    f"{config_path}: sweep.space.{key}: the value {value!r} is not accepted: {exc}"
+                ) from None
 
 
 def subsample(train, fraction: float, seed: int):
@@ -181,10 +183,10 @@ def run_sweep(
     import mlflow
     import optuna
 
-    from pipeline.experiments import tracking
-    from pipeline.models.registry import build_model
     from pipeline.data.datasets import build_dataset
+    from pipeline.experiments import tracking
     from pipeline.experiments.train import prefixed, score
+    from pipeline.models.registry import build_model
 
     config_path = Path(config_path)
     overrides = dict(overrides or {})
@@ -196,8 +198,10 @@ def run_sweep(
     tracking.setup(config)
     dd = build_dataset(config)
     if "dev" not in dd or not len(dd["dev"]):
-        raise SweepError(f"{config_path}: the sweep scores trials on dev, and this corpus has no dev split "
-                         "(give records a 'dev' split, or set data.dev_size > 0)")
+        raise SweepError(
+            f"{config_path}: the sweep scores trials on dev, and this corpus has no dev split "
+            "(give records a 'dev' split, or set data.dev_size > 0)"
+        )
     train, dev = subsample(dd["train"], s.train_fraction, s.seed), dd["dev"]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
@@ -207,14 +211,19 @@ def run_sweep(
         pruner=make_pruner(config),
     )
     start = time.time()
-    print(f"sweep of {config.name}: {n_trials} trial(s) over {list(s.space)}; train {len(train)} "
-          f"of {len(dd['train'])} examples, dev {len(dev)}; pruner {s.pruner}", flush=True)
+    print(
+        f"sweep of {config.name}: {n_trials} trial(s) over {list(s.space)}; train {len(train)} "
+        f"of {len(dd['train'])} examples, dev {len(dev)}; pruner {s.pruner}",
+        flush=True,
+    )
 
     with mlflow.start_run(run_name=f"sweep-{config.name}") as parent, tracking.failing_run_marked():
         mlflow.set_tags(tracking.run_tags(config, "sweep"))
         tracking.log_params(config)
-        mlflow.log_params({f"sweep.{k}": str(v) for k, v in s.model_dump(exclude={"space"}).items()}
-                          | {"sweep.n_trials_run": n_trials, "sweep.train_examples": len(train)})
+        mlflow.log_params(
+            {f"sweep.{k}": str(v) for k, v in s.model_dump(exclude={"space"}).items()}
+            | {"sweep.n_trials_run": n_trials, "sweep.train_examples": len(train)}
+        )
         mlflow.log_dict(s.model_dump(mode="json"), "sweep/sweep.yaml")
         tracking.log_datasets({"train": train, "dev": dev}, config)
 
@@ -248,8 +257,9 @@ def run_sweep(
                     metrics, _ = score(model, dev, cfg)
                     mlflow.log_metrics(prefixed(metrics, "dev") | {"trial/seconds": time.time() - t0})
                     mlflow.set_tags({"trial_state": "COMPLETE"})
-                    print(f"trial {trial.number}: dev F_avg {metrics['f_avg']:.4f} ({time.time() - t0:.0f}s)",
-                          flush=True)
+                    print(
+                        f"trial {trial.number}: dev F_avg {metrics['f_avg']:.4f} ({time.time() - t0:.0f}s)", flush=True
+                    )
             if pruned is not None:
                 raise pruned
             return float(metrics["f_avg"])
@@ -274,16 +284,19 @@ def run_sweep(
         note = (
             f"Written by `make sweep CONFIG={config_path}` on {datetime.date.today().isoformat()}:\n"
             f"the best of {len(states)} trials ({n_complete} complete, {n_pruned} pruned): trial {best.number},\n"
-            f"dev F_avg {best.value:.4f}. MLflow run {parent.info.run_id} (experiment {tracking.experiment_name(config)})."
+            f"dev F_avg {best.value:.4f}. MLflow run {parent.info.run_id} "
+            f"(experiment {tracking.experiment_name(config)})."
         )
         write_best_config(config_path, out, overrides, config, best.params, note)
-        mlflow.log_metrics({
-            "sweep/best_value": float(best.value),
-            "sweep/best_trial": float(best.number),
-            "sweep/trials_complete": float(n_complete),
-            "sweep/trials_pruned": float(n_pruned),
-            "sweep/seconds": seconds,
-        })
+        mlflow.log_metrics(
+            {
+                "sweep/best_value": float(best.value),
+                "sweep/best_trial": float(best.number),
+                "sweep/trials_complete": float(n_complete),
+                "sweep/trials_pruned": float(n_pruned),
+                "sweep/seconds": seconds,
+            }
+        )
         mlflow.log_params({f"best.{k}": str(v) for k, v in best.params.items()})
         mlflow.log_artifact(str(out), "sweep")
         with tempfile.TemporaryDirectory() as tmp:
@@ -292,6 +305,9 @@ def run_sweep(
             if notes:
                 (Path(tmp) / "plots-skipped.txt").write_text("\n".join(notes) + "\n")
             mlflow.log_artifacts(tmp, "sweep")
-    print(f"sweep done in {seconds / 60:.1f} min: {n_complete} complete, {n_pruned} pruned; best trial "
-          f"{best.number}, dev F_avg {best.value:.4f}: {best.params}\nbest config: {out}", flush=True)
+    print(
+        f"sweep done in {seconds / 60:.1f} min: {n_complete} complete, {n_pruned} pruned; best trial "
+        f"{best.number}, dev F_avg {best.value:.4f}: {best.params}\nbest config: {out}",
+        flush=True,
+    )
     return SweepResult(parent.info.run_id, float(best.value), dict(best.params), out, n_complete, n_pruned, seconds)

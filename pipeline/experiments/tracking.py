@@ -10,9 +10,10 @@ import os
 import subprocess
 import traceback
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 
@@ -141,7 +142,9 @@ def log_datasets(dd, config: Config) -> None:
         with warnings.catch_warnings():  # MLflow registers two equivalent local sources
             warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
             data = mlflow.data.from_pandas(
-                df, source=str(Path(config.data.annotations).resolve()), name=f"{config.data.corpus}-{split}",
+                df,
+                source=str(Path(config.data.annotations).resolve()),
+                name=f"{config.data.corpus}-{split}",
                 targets="label",
             )
         mlflow.log_input(data, context=split)

@@ -9,12 +9,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.models.registry import build_model
-from pipeline.files import replace_dir
-from pipeline.models.inputs import rows_of
 from pipeline.config import Config
 from pipeline.data.datasets import build_dataset
+from pipeline.files import replace_dir
 from pipeline.metrics import evaluate_predictions
+from pipeline.models.inputs import rows_of
+from pipeline.models.registry import build_model
 
 
 @dataclass
@@ -76,8 +76,11 @@ def train(config: Config) -> TrainResult:
                 mlflow.set_tags(tracking.run_tags(config, "train"))
                 tracking.log_params(config)
                 tracking.log_datasets(dd, config)
-                print(f"training {config.model.backend} on {len(dd['train'])} examples "
-                      f"(dev {len(dd['dev']) if 'dev' in dd else 0}); MLflow run {run.info.run_id}", flush=True)
+                print(
+                    f"training {config.model.backend} on {len(dd['train'])} examples "
+                    f"(dev {len(dd['dev']) if 'dev' in dd else 0}); MLflow run {run.info.run_id}",
+                    flush=True,
+                )
                 model.fit(dd["train"], dd.get("dev"), on_epoch=tracking.epoch_logger())
                 metrics = {"train/seconds": time.time() - start}
                 if "dev" in dd:
@@ -88,7 +91,9 @@ def train(config: Config) -> TrainResult:
                     "name": config.name,
                     "mlflow_run_id": run.info.run_id,
                     "tracking_uri": mlflow.get_tracking_uri(),
-                    "registered_model": tracking.registered_model_name(config) if config.tracking.register_model else None,
+                    "registered_model": tracking.registered_model_name(config)
+                    if config.tracking.register_model
+                    else None,
                     "trained_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                     "data_digest": tracking.file_digest(config.data.annotations),
                     "test_split_digest": tracking.split_digest(dd["test"]) if "test" in dd else None,

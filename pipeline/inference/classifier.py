@@ -12,7 +12,8 @@ sentences to a window around the mention, as in every other door.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -47,7 +48,7 @@ class StanceClassifier:
         self._matchers: dict[str | None, ActorMatcher] = {}
 
     @classmethod
-    def load(cls, uri) -> "StanceClassifier":
+    def load(cls, uri) -> StanceClassifier:
         """A model folder, ``runs:/<run_id>/model`` or ``models:/<name>@<alias>``."""
         return cls(load_model(uri), str(uri))
 
@@ -76,8 +77,10 @@ class StanceClassifier:
             stats.sentences_with_actors += bool(found)
             for ref in found:
                 stats.via[ref.via] = stats.via.get(ref.via, 0) + len(self.task.target_ids)
-                out += [_Pair(doc, sent, Row(sent.text, ref.actor, target, spans=ref.spans), ref.via)
-                        for target in self.task.target_ids]
+                out += [
+                    _Pair(doc, sent, Row(sent.text, ref.actor, target, spans=ref.spans), ref.via)
+                    for target in self.task.target_ids
+                ]
         return out
 
     def _classify(self, pairs: list[_Pair], stats: PredictStats) -> Iterator[Prediction]:
@@ -91,10 +94,19 @@ class StanceClassifier:
         for pair, row, p in zip(pairs, rows, probs):
             doc, sent = pair.doc, pair.sent
             yield Prediction(
-                doc_id=doc.doc_id, sentence_id=sent.id, start=sent.start, end=sent.end, sentence=sent.text,
-                actor=row.actor, target=row.target, label=labels[int(np.argmax(p))],
-                probs={lab: round(float(v), 6) for lab, v in zip(labels, p)}, via=pair.via,
-                truncated=row.truncated, encoding_replaced=doc.encoding_replaced, date=doc.date,
+                doc_id=doc.doc_id,
+                sentence_id=sent.id,
+                start=sent.start,
+                end=sent.end,
+                sentence=sent.text,
+                actor=row.actor,
+                target=row.target,
+                label=labels[int(np.argmax(p))],
+                probs={lab: round(float(v), 6) for lab, v in zip(labels, p)},
+                via=pair.via,
+                truncated=row.truncated,
+                encoding_replaced=doc.encoding_replaced,
+                date=doc.date,
             )
 
     def predict_documents(

@@ -44,8 +44,10 @@ def run_predict(
     documents = read_documents(input_path, encoding_errors)  # checks the input before any output exists
     stats = PredictStats()
     report = StanceReport(clf.task) if report_dir is not None else None
-    with PredictionWriter(output_path, clf.labels, clf.uri or model_uri) as writer, \
-            tqdm(documents, desc="predict", unit="doc", disable=None, delay=2, file=sys.stderr) as bar:
+    with (
+        PredictionWriter(output_path, clf.labels, clf.uri or model_uri) as writer,
+        tqdm(documents, desc="predict", unit="doc", disable=None, delay=2, file=sys.stderr) as bar,
+    ):
         for pred in clf.predict_documents(bar, batch_size, stats):
             writer.write(pred)
             if report is not None:

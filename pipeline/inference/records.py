@@ -53,8 +53,10 @@ class PredictStats:
 
     def line(self) -> str:
         rate = self.pairs / self.seconds if self.seconds > 0 else 0.0
-        return (f"{self.documents} documents, {self.sentences} sentences ({self.sentences_with_actors} with an actor), "
-                f"{self.pairs} pairs classified in {self.seconds:.1f} s ({rate:.1f} pairs/s)")
+        return (
+            f"{self.documents} documents, {self.sentences} sentences ({self.sentences_with_actors} with an actor), "
+            f"{self.pairs} pairs classified in {self.seconds:.1f} s ({rate:.1f} pairs/s)"
+        )
 
 
 class OutputFileError(ValueError):
@@ -78,11 +80,25 @@ class PredictionWriter:
         self.format = output_format(self.path)
         self.labels = labels
         self.model_uri = model_uri
-        self.columns = ["doc_id", "sentence_id", "start", "end", "sentence", "actor", "target", "label",
-                        *(f"prob_{lab}" for lab in labels), "via", "truncated", "encoding_replaced", "date", "model"]
+        self.columns = [
+            "doc_id",
+            "sentence_id",
+            "start",
+            "end",
+            "sentence",
+            "actor",
+            "target",
+            "label",
+            *(f"prob_{lab}" for lab in labels),
+            "via",
+            "truncated",
+            "encoding_replaced",
+            "date",
+            "model",
+        ]
         self.count = 0
 
-    def __enter__(self) -> "PredictionWriter":
+    def __enter__(self) -> PredictionWriter:
         self._ctx = atomic_file(self.path, newline="")
         self._fh = self._ctx.__enter__()
         if self.format == "csv":

@@ -95,11 +95,17 @@ class StanceReport:
                 counts = self.counts.get((actor.id, target.id))
                 if not counts:
                     continue
-                rows.append({
-                    "actor": actor.id, "actor_name": actor.name, "target": target.id, "target_name": target.name,
-                    **{lab: counts[lab] for lab in self.task.labels},
-                    "pairs": sum(counts.values()), "net_score": round(self.net_score(counts), 4),
-                })
+                rows.append(
+                    {
+                        "actor": actor.id,
+                        "actor_name": actor.name,
+                        "target": target.id,
+                        "target_name": target.name,
+                        **{lab: counts[lab] for lab in self.task.labels},
+                        "pairs": sum(counts.values()),
+                        "net_score": round(self.net_score(counts), 4),
+                    }
+                )
         return rows
 
     def evidence(self) -> list[dict[str, Any]]:
@@ -110,12 +116,21 @@ class StanceReport:
                 for label in self.task.stance_labels:
                     heap = self._evidence.get((actor.id, target.id, label), [])
                     for rank, (prob, _, pred) in enumerate(sorted(heap, reverse=True), start=1):
-                        rows.append({
-                            "actor": actor.id, "actor_name": actor.name, "target": target.id,
-                            "target_name": target.name, "label": label, "rank": rank, "prob": round(prob, 4),
-                            "doc_id": pred.doc_id, "sentence_id": pred.sentence_id, "date": pred.date or "",
-                            "sentence": pred.sentence,
-                        })
+                        rows.append(
+                            {
+                                "actor": actor.id,
+                                "actor_name": actor.name,
+                                "target": target.id,
+                                "target_name": target.name,
+                                "label": label,
+                                "rank": rank,
+                                "prob": round(prob, 4),
+                                "doc_id": pred.doc_id,
+                                "sentence_id": pred.sentence_id,
+                                "date": pred.date or "",
+                                "sentence": pred.sentence,
+                            }
+                        )
         return rows
 
     def matrix(self) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -157,10 +172,18 @@ class StanceReport:
                 continue
             counts = self.counts[(actors[i], self.task.target_ids[j])]
             detail = f"{counts[pos]} {pos} / {counts[neg]} {neg} of {n[i, j]}" if self.poles else f"n={n[i, j]}"
-            ax.text(j, i, f"{scores[i, j]:+.2f}\n{detail}", ha="center", va="center", fontsize=8,
-                    color="white" if abs(scores[i, j]) > 0.55 else "black")
-        ax.set_title(f"Net stance score = ({pos} - {neg}) / pairs   (blue: {pos}, red: {neg}, grey: not mentioned)",
-                     fontsize=10)
+            ax.text(
+                j,
+                i,
+                f"{scores[i, j]:+.2f}\n{detail}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if abs(scores[i, j]) > 0.55 else "black",
+            )
+        ax.set_title(
+            f"Net stance score = ({pos} - {neg}) / pairs   (blue: {pos}, red: {neg}, grey: not mentioned)", fontsize=10
+        )
         return fig
 
     def markdown(self, model_uri: str) -> str:
@@ -168,32 +191,40 @@ class StanceReport:
         pos, neg = self.poles or ("?", "?")
         total = sum(sum(c.values()) for c in self.counts.values())
         lines = [
-            "# Stance report", "",
-            f"Model: `{model_uri}`. {total} (sentence, actor, target) pairs classified.", "",
+            "# Stance report",
+            "",
+            f"Model: `{model_uri}`. {total} (sentence, actor, target) pairs classified.",
+            "",
             f"Net stance score = ({pos} - {neg}) / pairs, over every classified pair of the actor and target "
             f"({self.task.none_label} included): -1 = {neg} in every mention, +1 = {pos} in every mention, "
-            "0 = no position or as much of both.", "",
-            "![actor x target heatmap](heatmap.png)", "",
-            "## Counts per actor x target", "",
+            "0 = no position or as much of both.",
+            "",
+            "![actor x target heatmap](heatmap.png)",
+            "",
+            "## Counts per actor x target",
+            "",
             "| actor | target | " + " | ".join(labels) + " | pairs | net score |",
             "|---|---|" + "---|" * len(labels) + "---|---|",
         ]
         for row in self.table():
-            lines.append(f"| {row['actor_name']} | {row['target_name']} | "
-                         + " | ".join(str(row[lab]) for lab in labels)
-                         + f" | {row['pairs']} | {row['net_score']:+.2f} |")
+            lines.append(
+                f"| {row['actor_name']} | {row['target_name']} | "
+                + " | ".join(str(row[lab]) for lab in labels)
+                + f" | {row['pairs']} | {row['net_score']:+.2f} |"
+            )
         lines += ["", f"## Strongest evidence (top {self.top_k} per actor x target x stance)", ""]
         evidence = self.evidence()
         if not evidence:
             lines.append("No stance-bearing prediction.")
         for (actor, target, label), group in itertools.groupby(
-                evidence, key=lambda r: (r["actor_name"], r["target_name"], r["label"])):
+            evidence, key=lambda r: (r["actor_name"], r["target_name"], r["label"])
+        ):
             lines += [f"**{actor} - {target}: {label}**", ""]
             for r in group:
                 text = r["sentence"].replace("\n", " ").replace("|", "\\|")
                 lines.append(f"{r['rank']}. ({r['prob']:.2f}) {text} `{r['sentence_id']}`")
             lines.append("")
-        lines += ["DNA export: `dna.csv` (agreement 1 = " f"{pos}, 0 = {neg}; {self.task.none_label} left out).", ""]
+        lines += [f"DNA export: `dna.csv` (agreement 1 = {pos}, 0 = {neg}; {self.task.none_label} left out).", ""]
         return "\n".join(lines)
 
     def write(self, folder: str | Path, model_uri: str = "") -> list[Path]:
@@ -202,11 +233,28 @@ class StanceReport:
         folder.mkdir(parents=True, exist_ok=True)
         labels = self.task.labels
         count_cols = ["actor", "actor_name", "target", "target_name", *labels, "pairs", "net_score"]
-        evidence_cols = ["actor", "actor_name", "target", "target_name", "label", "rank", "prob",
-                         "doc_id", "sentence_id", "date", "sentence"]
+        evidence_cols = [
+            "actor",
+            "actor_name",
+            "target",
+            "target_name",
+            "label",
+            "rank",
+            "prob",
+            "doc_id",
+            "sentence_id",
+            "date",
+            "sentence",
+        ]
         dna_rows = [
-            {"actor": self.task.actor(a).name, "concept": self.task.target(t).name, "agreement": agreement,
-             "date": date, "doc_id": doc_id, "sentence_id": sid}
+            {
+                "actor": self.task.actor(a).name,
+                "concept": self.task.target(t).name,
+                "agreement": agreement,
+                "date": date,
+                "doc_id": doc_id,
+                "sentence_id": sid,
+            }
             for a, t, agreement, date, doc_id, sid in self.dna
         ]
         png = io.BytesIO()
@@ -216,6 +264,8 @@ class StanceReport:
             write_atomic(folder / "evidence.csv", _csv_bytes(evidence_cols, self.evidence())),
             write_atomic(folder / "report.md", self.markdown(model_uri).encode("utf-8")),
             write_atomic(folder / "heatmap.png", png.getvalue()),
-            write_atomic(folder / "dna.csv", _csv_bytes(
-                ["actor", "concept", "agreement", "date", "doc_id", "sentence_id"], dna_rows)),
+            write_atomic(
+                folder / "dna.csv",
+                _csv_bytes(["actor", "concept", "agreement", "date", "doc_id", "sentence_id"], dna_rows),
+            ),
         ]

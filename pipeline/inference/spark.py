@@ -78,7 +78,9 @@ def stance_udf(spark, model_uri: str, labels: list[str]):
 def check_columns(df, source: str) -> None:
     missing = [c for c in INPUT_COLUMNS if c not in df.columns]
     if missing:
-        raise SparkInputError(f"{source}: missing column(s) {missing}; expected {list(INPUT_COLUMNS)}, found {df.columns}")
+        raise SparkInputError(
+            f"{source}: missing column(s) {missing}; expected {list(INPUT_COLUMNS)}, found {df.columns}"
+        )
 
 
 def score_frame(df, udf):

@@ -1,4 +1,4 @@
-"""scripts/recipe_ablation.py: the development tool behind the recipe's ablation table (README)."""
+"""research/recipe_ablation.py: the development tool behind the recipe's ablation table (README)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ import importlib.util
 
 import numpy as np
 import pytest
-
-from conftest import ROOT, build_tiny_transformer, write_jsonl
+from tests.conftest import ROOT, build_tiny_transformer, write_jsonl
 
 
 @pytest.fixture(scope="module")
 def ablation():
-    spec = importlib.util.spec_from_file_location("recipe_ablation", ROOT / "scripts" / "recipe_ablation.py")
+    spec = importlib.util.spec_from_file_location("recipe_ablation", ROOT / "research" / "recipe_ablation.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -28,8 +27,16 @@ def bench(tmp_path_factory):
         split = "train" if i < 36 else "dev" if i < 48 else "test"
         stance = ["favor", "against", "none"][i % 3]
         target = "mayor" if i % 2 else "bike lanes"
-        rows.append({"id": f"t{i}", "text": f"we {words[stance]} the {target} @someone &amp; http://x.y/{i}",
-                     "actor": "author", "target": target, "stance": stance, "split": split})
+        rows.append(
+            {
+                "id": f"t{i}",
+                "text": f"we {words[stance]} the {target} @someone &amp; http://x.y/{i}",
+                "actor": "author",
+                "target": target,
+                "stance": stance,
+                "split": split,
+            }
+        )
     data = write_jsonl(tmp / "data.jsonl", rows)
     return data, build_tiny_transformer(tmp / "bert")
 
@@ -53,8 +60,15 @@ def test_every_option_trains(ablation, bench):
     data = ablation.load_splits(data_path)
     base = {"epochs": 2, "bs": 8, "lr": 1e-3, "seed": 3}
     plain = ablation.run_variant(base, data, model_dir, wording={})
-    for extra in ({"llrd": 0.8}, {"rdrop": 1.0}, {"supcon": 0.2}, {"mlm_epochs": 1}, {"pool": "cls", "reinit": 1},
-                  {"cw": "balanced", "ls": 0.1, "sched": "cosine"}, {"single": True, "first": "stance on {t}"}):
+    for extra in (
+        {"llrd": 0.8},
+        {"rdrop": 1.0},
+        {"supcon": 0.2},
+        {"mlm_epochs": 1},
+        {"pool": "cls", "reinit": 1},
+        {"cw": "balanced", "ls": 0.1, "sched": "cosine"},
+        {"single": True, "first": "stance on {t}"},
+    ):
         out = ablation.run_variant({**base, **extra}, data, model_dir, wording={})
         assert out["probs"] != plain["probs"], extra
     swa = ablation.run_variant({**base, "swa_from": 1}, data, model_dir, wording={})
@@ -64,9 +78,13 @@ def test_every_option_trains(ablation, bench):
 def test_summary_groups_seeds_assembles_per_target_models_and_blends(ablation, bench, tmp_path):
     data_path, model_dir = bench
     data = ablation.load_splits(data_path)
-    results = [ablation.run_variant({"epochs": 1, "bs": 8, "lr": 1e-3, "seed": s}, data, model_dir, wording={}) for s in (1, 2)]
-    results += [ablation.run_variant({"epochs": 1, "bs": 8, "seed": 1, "targets": [t]}, data, model_dir, wording={})
-                for t in ("mayor", "bike lanes")]
+    results = [
+        ablation.run_variant({"epochs": 1, "bs": 8, "lr": 1e-3, "seed": s}, data, model_dir, wording={}) for s in (1, 2)
+    ]
+    results += [
+        ablation.run_variant({"epochs": 1, "bs": 8, "seed": 1, "targets": [t]}, data, model_dir, wording={})
+        for t in ("mayor", "bike lanes")
+    ]
     results.append({"variant": {"lr": 1.0}, "error": "RuntimeError('nan')"})  # failed variants are skipped
     text = ablation.summarise(results, data)
     row = next(line for line in text.splitlines() if line.startswith('{"bs": 8, "epochs": 1'))
@@ -75,8 +93,13 @@ def test_summary_groups_seeds_assembles_per_target_models_and_blends(ablation, b
 
 
 def test_bad_rows_name_the_line(ablation, tmp_path):
-    path = write_jsonl(tmp_path / "bad.jsonl", [{"text": "x", "target": "t", "stance": "favor", "split": "train"},
-                                                {"text": "y", "target": "t", "stance": "maybe", "split": "dev"}])
+    path = write_jsonl(
+        tmp_path / "bad.jsonl",
+        [
+            {"text": "x", "target": "t", "stance": "favor", "split": "train"},
+            {"text": "y", "target": "t", "stance": "maybe", "split": "dev"},
+        ],
+    )
     with pytest.raises(SystemExit, match=r"bad.jsonl:2: stance 'maybe'"):
         ablation.load_splits(path)
 
@@ -85,7 +108,9 @@ def test_half_copy_is_read_like_the_original(ablation, bench, tmp_path):
     data_path, model_dir = bench
     data = ablation.load_splits(data_path)
     ablation.main(["half-copy", "--model", str(model_dir), str(tmp_path / "half")])
-    assert (tmp_path / "half" / "model16.safetensors").exists() and not (tmp_path / "half" / "model.safetensors").exists()
+    assert (tmp_path / "half" / "model16.safetensors").exists() and not (
+        tmp_path / "half" / "model.safetensors"
+    ).exists()
     v = {"epochs": 1, "bs": 8, "lr": 1e-3, "seed": 2}
     full, half = (ablation.run_variant(v, data, m, wording={}) for m in (model_dir, tmp_path / "half"))
     assert np.allclose(full["probs"], half["probs"], atol=0.02)  # float16 weights: nearly the same model

@@ -1,0 +1,71 @@
+"""The synthetic training corpus (data/synthetic/): written by the team, marked as such, valid,
+and no paraphrase of the seed sentences it is never evaluated against."""
+
+import json
+import re
+from collections import defaultdict
+
+import pytest
+
+from pipeline.config import load_config, load_task
+from pipeline.data.corpus import parse_corpus
+from tests.conftest import ROOT
+
+CORPUS = ROOT / "data/synthetic/synthetic.jsonl"
+TASK = ROOT / "data/synthetic/task.yaml"
+MISSION = ("concessions", "integrity", "negotiations")
+
+
+@pytest.fixture(scope="module")
+def lines():
+    return [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def test_no_synthetic_sentence_shares_five_words_with_a_seed_sentence(lines):
+    seed_grams = set()
+    for line in (ROOT / "seeds/annotations.jsonl").read_text(encoding="utf-8").splitlines():
+        w = _words(json.loads(line)["text"])
+        seed_grams |= {tuple(w[i : i + 5]) for i in range(len(w) - 4)}
+    shared = []
+    for rec in lines:
+        w = _words(rec["text"])
+        hits = {tuple(w[i : i + 5]) for i in range(len(w) - 4)} & seed_grams
+        shared += [(rec["id"], " ".join(h)) for h in hits]
+    assert shared == []
+
+
+def test_every_record_is_marked_synthetic_and_valid(lines):
+    assert all(rec["meta"]["synthetic"] is True for rec in lines)
+    records, issues = parse_corpus(CORPUS, load_task(TASK))
+    assert issues == [] and len(records) == len(lines)
+
+
+def test_the_corpus_has_the_size_balance_and_spread_it_promises(lines):
+    labels = [(rec, lab) for rec in lines for lab in rec["labels"]]
+    stance = [lab for _, lab in labels if lab["label"] != "none"]
+    targets = {lab["target"] for _, lab in labels}
+    assert len(labels) >= 6000 and len(stance) / len(labels) >= 0.40
+    assert sum(lab["target"] in MISSION for _, lab in labels) > len(labels) / 2  # the mission targets carry most
+    assert len(targets - set(MISSION)) >= 25
+    assert len({lab["actor"] for _, lab in labels}) >= 60
+
+
+def test_every_real_actor_is_shown_on_both_sides_of_some_target(lines):
+    task = load_task(TASK)
+    sides = defaultdict(set)
+    for rec in lines:
+        for lab in rec["labels"]:
+            sides[(lab["actor"], lab["target"])].add(lab["label"])
+    both = {actor for (actor, _), seen in sides.items() if {"favor", "against"} <= seen}
+    used = {actor for actor, _ in sides}
+    assert used - both == set() and len(used) >= 60
+    assert {a.id for a in task.actors} - used == set()
+
+
+def test_the_default_model_trains_on_it_and_evaluates_on_seeds_only():
+    config = load_config(ROOT / "configs/finetune.yaml")
+    assert [e.annotations for e in config.data.extra_train] == ["data/synthetic/synthetic.jsonl"]
