@@ -201,15 +201,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stance", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def add(name: str, func, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
-        p.set_defaults(func=func)
-        return p
-
+def _corpus_commands(add) -> None:
     p = add("validate", cmd_validate, "validate the corpus against the task config and the articles")
     p.add_argument("--config", default=DEFAULT_CONFIG)
     p = add("stats", cmd_stats, "label counts per target x label, per actor and per document")
@@ -222,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--documents", default="seeds")
     p.add_argument("--output", required=True)
     p.add_argument("--overwrite", action="store_true")
+    p = add("agreement", cmd_agreement, "Cohen's kappa between two annotation files of the same units")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--config", default=DEFAULT_CONFIG)
+
+
+def _experiment_commands(add) -> None:
     for name, func, help in (
         ("train", cmd_train, "train the configured model, save it under models/<name>/ and log it to MLflow"),
         ("evaluate", cmd_evaluate, "evaluate a saved model on the test split and log the metrics to MLflow"),
@@ -256,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
                 default=None,
                 help="model folder, runs:/<run_id>/model or models:/<name>@<alias> (default: models/<name>)",
             )
+
+
+def _inference_commands(add) -> None:
     p = add(
         "predict-spark", cmd_predict_spark, "score (text, actor, target) rows on Spark through mlflow.pyfunc.spark_udf"
     )
@@ -291,10 +293,20 @@ def build_parser() -> argparse.ArgumentParser:
         "flag the document's predictions encoding_replaced (replace)",
     )
     p.add_argument("--batch-size", type=int, default=256, help="pairs classified per batch (memory stays flat)")
-    p = add("agreement", cmd_agreement, "Cohen's kappa between two annotation files of the same units")
-    p.add_argument("a")
-    p.add_argument("b")
-    p.add_argument("--config", default=DEFAULT_CONFIG)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stance", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    _corpus_commands(add)
+    _experiment_commands(add)
+    _inference_commands(add)
     return parser
 
 

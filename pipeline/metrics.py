@@ -185,6 +185,24 @@ def confusion_matrix_figure(y_true: Sequence[str], y_pred: Sequence[str], labels
     return fig
 
 
+def _check_inputs(y_true, y_pred, probs, labels: list[str], stance_labels: list[str], groups):
+    """Arrays of the inputs, every problem an error before any work (a bad grouping before the bootstrap)."""
+    yt, yp = _check_pair(y_true, y_pred)
+    if missing := [lab for lab in stance_labels if lab not in labels]:
+        raise ValueError(f"stance_labels {missing} are not in labels {labels}")
+    for name, arr in (("y_true", yt), ("y_pred", yp)):
+        if unknown := sorted(set(arr.tolist()) - set(labels)):
+            raise ValueError(f"{name} contains labels not in {labels}: {unknown}")
+    p = np.asarray(probs, dtype=float)
+    if p.ndim != 2 or p.shape != (len(yt), len(labels)):
+        raise ValueError(f"probs must have shape (n, k) = ({len(yt)}, {len(labels)}), got {p.shape}")
+    group_arrays = {name: np.asarray(values, dtype=str) for name, values in (groups or {}).items()}
+    for gname, g in group_arrays.items():
+        if g.shape != yt.shape:
+            raise ValueError(f"length mismatch: group {gname!r} has {len(g)} entries, y_true has {len(yt)}")
+    return yt, yp, p, group_arrays
+
+
 def evaluate_predictions(
     y_true: Sequence[str],
     y_pred: Sequence[str],
@@ -202,22 +220,8 @@ def evaluate_predictions(
     {precision,recall,f1,support}/<label>, and for each grouping G and value V with at least
     `min_support` examples: f_avg/G/V, macro_f1/G/V, n/G/V. `probs` columns follow `labels`.
     """
-    yt, yp = _check_pair(y_true, y_pred)
-    labels = list(labels)
-    stance_labels = list(stance_labels)
-    if missing := [lab for lab in stance_labels if lab not in labels]:
-        raise ValueError(f"stance_labels {missing} are not in labels {labels}")
-    for name, arr in (("y_true", yt), ("y_pred", yp)):
-        if unknown := sorted(set(arr.tolist()) - set(labels)):
-            raise ValueError(f"{name} contains labels not in {labels}: {unknown}")
-    p = np.asarray(probs, dtype=float)
-    if p.ndim != 2 or p.shape != (len(yt), len(labels)):
-        raise ValueError(f"probs must have shape (n, k) = ({len(yt)}, {len(labels)}), got {p.shape}")
-    # Validate groupings up front so a bad one fails before the bootstrap runs.
-    group_arrays = {name: np.asarray(values, dtype=str) for name, values in (groups or {}).items()}
-    for gname, g in group_arrays.items():
-        if g.shape != yt.shape:
-            raise ValueError(f"length mismatch: group {gname!r} has {len(g)} entries, y_true has {len(yt)}")
+    labels, stance_labels = list(labels), list(stance_labels)
+    yt, yp, p, group_arrays = _check_inputs(y_true, y_pred, probs, labels, stance_labels, groups)
     index = {lab: i for i, lab in enumerate(labels)}
     y_true_idx = np.array([index[lab] for lab in yt.tolist()], dtype=int)
 

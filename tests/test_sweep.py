@@ -46,7 +46,9 @@ def test_sweep_logs_trials_under_a_parent_and_writes_the_best_config(mlflow_stor
     assert len(children) == 3 == result.n_complete + result.n_pruned
     for child in children:
         assert child.data.tags["kind"] == "sweep-trial"
-        assert child.data.params["training.learning_rate"]  # the trial's own settings
+        # The trial's own settings, drawn from the space (the default 8.8e-5 lies outside it), not the base config's.
+        assert 1.0e-4 <= float(child.data.params["training.learning_rate"]) <= 1.0e-2
+        assert child.data.params["model.pooling"] in {"cls", "mean"}
         assert "dev/f_avg" in child.data.metrics or child.data.tags["trial_state"] == "PRUNED"
         assert not [k for k in child.data.metrics if k.startswith("test/")]  # trials never see test
         assert [m.step for m in client.get_metric_history(child.info.run_id, "curve/dev_f_avg")] == [1, 2, 3]

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import mlflow
 import pandas as pd
@@ -99,16 +100,20 @@ def test_train_then_evaluate_logs_everything(mlflow_store, tmp_path, tiny_model_
 def test_champion_moves_only_on_a_better_f_avg_on_the_same_split(mlflow_store, tmp_path, tiny_model_dir):
     base = cfg("configs/tfidf.yaml", tmp_path, tiny_model_dir)
     first = train(base)
-    evaluate(base)
+    first_metrics = evaluate(base)
     client = mlflow.MlflowClient()
-    assert client.get_model_version_by_alias("stance-ukraine-seeds", "champion").run_id == first.run_id
-    champion_score = float(client.get_model_version_by_alias("stance-ukraine-seeds", "champion").tags["test_f_avg"])
+    champion = client.get_model_version_by_alias("stance-ukraine-seeds", "champion")
+    assert champion.run_id == first.run_id
+    # The champion's score is the test F_avg logged to the run it points to (tagged to 6 decimals).
+    champion_score = float(champion.tags["test_f_avg"])
+    logged = client.get_run(champion.run_id).data.metrics["test/f_avg"]
+    assert champion_score == pytest.approx(logged, abs=1e-6) == first_metrics["test/f_avg"]
 
     worse = cfg("configs/majority.yaml", tmp_path, tiny_model_dir)  # F_avg 0: never better
     second = train(worse)
-    evaluate(worse)
+    second_metrics = evaluate(worse)
+    assert second_metrics["test/f_avg"] == 0.0 < champion_score  # strictly worse, so the alias must stay
     assert client.get_model_version_by_alias("stance-ukraine-seeds", "champion").run_id == first.run_id
-    assert champion_score >= 0
 
     # Scored on another test split (sentences, not documents, held out): never compared, never moved.
     other_split = cfg("configs/tfidf.yaml", tmp_path, tiny_model_dir, **{"data.group_by": "id", "name": "tfidf-other"})
@@ -151,7 +156,7 @@ def test_cross_validation_parent_and_children(mlflow_store, tmp_path, tiny_model
     config = cfg("configs/tfidf.yaml", tmp_path, tiny_model_dir)
     summary = cross_validate(config)
     assert summary["cv/folds"] == 5
-    assert 0 <= summary["cv/f_avg/mean"] <= 1 and summary["cv/f_avg/std"] >= 0
+    assert 0 <= summary["cv/f_avg/mean"] <= 1
     runs = mlflow.search_runs(experiment_names=["ukraine-seeds"])
     parent = runs[runs["tags.kind"] == "cv"]
     children = runs[runs["tags.kind"] == "cv-fold"]
@@ -163,14 +168,25 @@ def test_cross_validation_parent_and_children(mlflow_store, tmp_path, tiny_model
 
 
 def test_compare_lists_runs_best_first(mlflow_store, tmp_path, tiny_model_dir):
+    started = time.time()
+    run_ids = []
     for name in ("majority", "tfidf"):
         config = cfg(f"configs/{name}.yaml", tmp_path, tiny_model_dir)
-        train(config)
+        run_ids.append(train(config).run_id)
         evaluate(config)
+    elapsed = time.time() - started
     df = compare_runs(config)
     assert set(df["backend"]) == {"majority", "tfidf"}
     assert df["test_f_avg"].astype(float).is_monotonic_decreasing
-    assert (df["seconds"] >= 0).all()
+    # seconds: each run's MLflow end minus start (training plus the evaluation logged into it), rounded,
+    # and no run can have lasted longer than the whole loop that made both.
+    client = mlflow.MlflowClient()
+    expected = {}
+    for run_id in run_ids:
+        info = client.get_run(run_id).info
+        expected[run_id[:8]] = round((info.end_time - info.start_time) / 1000)
+    assert dict(zip(df["run_id"], df["seconds"].astype(int))) == expected
+    assert sum(expected.values()) <= elapsed + 1
     text = format_runs(df)
     assert "majority" in text and "tfidf" in text and "test_f_avg" in text
 
@@ -182,7 +198,9 @@ def test_another_corpus_trains_and_evaluates_with_a_config_file_only(mlflow_stor
     assert "test/f_avg" in metrics and metrics["test/n"] == 6
     spec = json.loads((result.model_dir / "stance.json").read_text())
     assert spec["labels"] == ["FAVOR", "AGAINST", "NONE"]
-    assert mlflow.get_experiment_by_name("example-tweets") is not None
+    # The corpus names its own experiment, and the run was logged there, not in the seeds' one.
+    experiment = mlflow.get_experiment_by_name("example-tweets")
+    assert mlflow.MlflowClient().get_run(result.run_id).info.experiment_id == experiment.experiment_id
 
 
 def test_cli_reports_bad_config_and_missing_model(tmp_path, mlflow_store):

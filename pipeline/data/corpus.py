@@ -85,40 +85,37 @@ def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _check_record(obj: Any, line: int, file: str, task: TaskConfig, issues: list[Issue]) -> Record | None:
-    def bad(fld: str | None, msg: str) -> None:
-        issues.append(Issue(file, line, fld, msg))
+FIELD_TYPES = (
+    ("id", str, True),
+    ("text", str, True),
+    ("labels", list, True),
+    ("doc_id", str, False),
+    ("start", int, False),
+    ("end", int, False),
+    ("furniture", bool, False),
+    ("split", str, False),
+    ("date", str, False),
+    ("meta", dict, False),
+)
 
-    if not isinstance(obj, dict):
-        bad(None, f"expected a JSON object, found {_type_name(obj)}")
-        return None
+
+def _check_fields(obj: dict, bad) -> bool:
+    """Field names, types and values of one record; False when it cannot be read further."""
     for key in sorted(set(obj) - RECORD_FIELDS):
         bad(key, f"unknown field; expected one of {sorted(RECORD_FIELDS)}")
     ok = True
-    for key, kind, required in (
-        ("id", str, True),
-        ("text", str, True),
-        ("labels", list, True),
-        ("doc_id", str, False),
-        ("start", int, False),
-        ("end", int, False),
-        ("furniture", bool, False),
-        ("split", str, False),
-        ("date", str, False),
-        ("meta", dict, False),
-    ):
+    for key, kind, required in FIELD_TYPES:
         if key not in obj:
             if required:
                 bad(key, f"missing required field (expected {kind.__name__})")
                 ok = False
             continue
         value = obj[key]
-        wrong_type = not isinstance(value, kind) or (kind is int and isinstance(value, bool))
-        if wrong_type:
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             bad(key, f"expected {kind.__name__}, found {_type_name(value)} {value!r}"[:200])
             ok = False
     if not ok:
-        return None
+        return False
     if not obj["id"].strip():
         bad("id", "expected a non-empty string, found ''")
     if obj.get("split") is not None and obj["split"] not in SPLITS:
@@ -127,11 +124,15 @@ def _check_record(obj: Any, line: int, file: str, task: TaskConfig, issues: list
         bad("start" if "start" not in obj else "end", "start and end must be given together")
     elif "start" in obj and not 0 <= obj["start"] <= obj["end"]:
         bad("start", f"expected 0 <= start <= end, found start={obj['start']} end={obj['end']}")
+    return True
 
+
+def _check_labels(items: list, task: TaskConfig, bad) -> list[Label]:
+    """The record's labels: ids from the task, no (actor, target) twice."""
     choices = {"actor": task.actor_ids, "target": task.target_ids, "label": task.labels}
     labels: list[Label] = []
     seen: set[tuple[str, str]] = set()
-    for i, item in enumerate(obj["labels"]):
+    for i, item in enumerate(items):
         where = f"labels[{i}]"
         if not isinstance(item, dict):
             bad(where, f"expected an object with {list(LABEL_FIELDS)}, found {_type_name(item)}")
@@ -155,6 +156,19 @@ def _check_record(obj: Any, line: int, file: str, task: TaskConfig, issues: list
             continue
         seen.add(pair)
         labels.append(Label(item["actor"], item["target"], item["label"]))
+    return labels
+
+
+def _check_record(obj: Any, line: int, file: str, task: TaskConfig, issues: list[Issue]) -> Record | None:
+    def bad(fld: str | None, msg: str) -> None:
+        issues.append(Issue(file, line, fld, msg))
+
+    if not isinstance(obj, dict):
+        bad(None, f"expected a JSON object, found {_type_name(obj)}")
+        return None
+    if not _check_fields(obj, bad):
+        return None
+    labels = _check_labels(obj["labels"], task, bad)
     if obj.get("furniture") and labels:
         bad("labels", f"page furniture is never labelled; expected [], found {len(labels)} label(s)")
     return Record(

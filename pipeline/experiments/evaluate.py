@@ -25,6 +25,49 @@ def default_model_uri(config: Config) -> str:
     return str(Path(config.models_dir) / config.name)
 
 
+def _log_test_artifacts(test, probs, config: Config) -> None:
+    """Confusion matrices (all targets, each target), reliability diagram, report, misclassified table."""
+    import mlflow
+
+    labels = config.task.labels
+    y_true = [labels[i] for i in test["label"]]
+    y_pred = [labels[i] for i in probs.argmax(axis=1)]
+    mlflow.log_figure(confusion_matrix_figure(y_true, y_pred, labels, "all targets"), "test/confusion_all.png")
+    for target in config.task.target_ids:
+        idx = [i for i, t in enumerate(test["target"]) if t == target]
+        if idx:
+            fig = confusion_matrix_figure([y_true[i] for i in idx], [y_pred[i] for i in idx], labels, target)
+            mlflow.log_figure(fig, f"test/confusion_{target}.png")
+    mlflow.log_figure(reliability_diagram(probs, np.asarray(test["label"]), title="test"), "test/reliability.png")
+    mlflow.log_text(classification_report_text(y_true, y_pred, labels), "test/classification_report.txt")
+    wrong = [i for i in range(len(y_true)) if y_true[i] != y_pred[i]]
+    columns = {"id": "id", "actor": "actor", "target": "target", "text": "text"}
+    table = {name: [test[col][i] for i in wrong] for name, col in columns.items()}
+    table |= {
+        "gold": [y_true[i] for i in wrong],
+        "predicted": [y_pred[i] for i in wrong],
+        "confidence": [float(probs[i].max()) for i in wrong],
+    }
+    mlflow.log_table(table, "test/misclassified.json")
+
+
+def _training_run_or_new(model, uri: str, config: Config):
+    """The run that trained the model, when it is in this tracking store; else a new evaluate run."""
+    import mlflow
+
+    from pipeline.experiments import tracking
+
+    run_id = model.info.get("mlflow_run_id") or tracking.run_id_of_model_uri(uri)
+    if run_id is not None:
+        try:
+            mlflow.get_run(run_id)
+        except Exception:  # the model was trained against another tracking store
+            run_id = None
+    if run_id is not None:
+        return mlflow.start_run(run_id=run_id)
+    return mlflow.start_run(run_name=f"evaluate-{config.name}", tags=tracking.run_tags(config, "evaluate"))
+
+
 def evaluate(config: Config, model_uri: str | None = None) -> dict[str, float]:
     import mlflow
 
@@ -39,45 +82,13 @@ def evaluate(config: Config, model_uri: str | None = None) -> dict[str, float]:
     if model.labels != list(config.task.labels):
         raise ModelLoadError(f"model labels {model.labels} differ from the config's {config.task.labels}")
     test = build_dataset(config)["test"]
-    labels = config.task.labels
     metrics, probs = score(model, test, config, n_resamples=config.tracking.bootstrap_resamples)
-    y_true = [labels[i] for i in test["label"]]
-    y_pred = [labels[i] for i in probs.argmax(axis=1)]
     digest = tracking.split_digest(test)
 
-    run_id = model.info.get("mlflow_run_id") or tracking.run_id_of_model_uri(uri)
-    if run_id is not None:
-        try:
-            mlflow.get_run(run_id)
-        except Exception:  # the model was trained against another tracking store
-            run_id = None
-    if run_id is not None:
-        run_ctx = mlflow.start_run(run_id=run_id)
-    else:
-        run_ctx = mlflow.start_run(run_name=f"evaluate-{config.name}", tags=tracking.run_tags(config, "evaluate"))
-    with run_ctx as run, tracking.failing_run_marked():
+    with _training_run_or_new(model, uri, config) as run, tracking.failing_run_marked():
         mlflow.log_metrics(prefixed(metrics, "test"))
         mlflow.set_tags({"test_split_digest": digest, "evaluated_model_uri": uri})
-        mlflow.log_figure(confusion_matrix_figure(y_true, y_pred, labels, "all targets"), "test/confusion_all.png")
-        for target in config.task.target_ids:
-            idx = [i for i, t in enumerate(test["target"]) if t == target]
-            if idx:
-                fig = confusion_matrix_figure([y_true[i] for i in idx], [y_pred[i] for i in idx], labels, target)
-                mlflow.log_figure(fig, f"test/confusion_{target}.png")
-        true_idx = np.asarray(test["label"])
-        mlflow.log_figure(reliability_diagram(probs, true_idx, title="test"), "test/reliability.png")
-        mlflow.log_text(classification_report_text(y_true, y_pred, labels), "test/classification_report.txt")
-        wrong = [i for i in range(len(y_true)) if y_true[i] != y_pred[i]]
-        table = {
-            "id": [test["id"][i] for i in wrong],
-            "actor": [test["actor"][i] for i in wrong],
-            "target": [test["target"][i] for i in wrong],
-            "gold": [y_true[i] for i in wrong],
-            "predicted": [y_pred[i] for i in wrong],
-            "confidence": [float(probs[i].max()) for i in wrong],
-            "text": [test["text"][i] for i in wrong],
-        }
-        mlflow.log_table(table, "test/misclassified.json")
+        _log_test_artifacts(test, probs, config)
         message = None
         if config.tracking.register_model and model.info.get("registered_model"):
             message = tracking.update_champion(config, run.info.run_id, metrics["f_avg"], digest)

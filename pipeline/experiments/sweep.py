@@ -174,19 +174,128 @@ def save_plots(study, folder: Path) -> list[str]:
     return notes
 
 
+def _objective(config: Config, train, dev):
+    """The Optuna objective: one trial is one nested MLflow run, scored on dev; pruned trials stop early."""
+    import mlflow
+    import optuna
+
+    from pipeline.experiments import tracking
+    from pipeline.experiments.train import prefixed, score
+    from pipeline.models.registry import build_model
+
+    def objective(trial) -> float:
+        params = {key: suggest(trial, key, spec) for key, spec in config.sweep.space.items()}
+        cfg = with_overrides(config, params)
+        shown = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in params.items())
+        print(f"trial {trial.number}: {shown}", flush=True)
+        with mlflow.start_run(run_name=f"sweep-{config.name}-trial{trial.number:03d}", nested=True):
+            mlflow.set_tags(tracking.run_tags(cfg, "sweep-trial") | {"trial": str(trial.number)})
+            tracking.log_params(cfg)
+            t0 = time.time()
+            model = build_model(cfg)
+            log_epoch, prune = tracking.epoch_logger(), pruning_hook(trial)
+
+            def on_epoch(epoch: int, figures: dict[str, float]) -> None:
+                log_epoch(epoch, figures)
+                prune(epoch, figures)
+
+            try:
+                model.fit(train, dev, on_epoch=on_epoch)
+            except optuna.TrialPruned as exc:
+                # A pruned trial is a finished run with its curve so far, not a failed one:
+                # the exception leaves the run's context only after the run is closed.
+                mlflow.set_tags({"trial_state": PRUNED})
+                mlflow.log_metric("trial/seconds", time.time() - t0)
+                print(f"trial {trial.number}: {exc} ({time.time() - t0:.0f}s)", flush=True)
+                pruned: optuna.TrialPruned | None = exc
+            else:
+                pruned = None
+                metrics, _ = score(model, dev, cfg)
+                mlflow.log_metrics(prefixed(metrics, "dev") | {"trial/seconds": time.time() - t0})
+                mlflow.set_tags({"trial_state": "COMPLETE"})
+                print(f"trial {trial.number}: dev F_avg {metrics['f_avg']:.4f} ({time.time() - t0:.0f}s)", flush=True)
+        if pruned is not None:
+            raise pruned
+        return float(metrics["f_avg"])
+
+    return objective
+
+
+def _on_trial_end(study, trial) -> None:
+    import mlflow
+
+    finished = [t for t in study.trials if t.value is not None]
+    if trial.value is not None:
+        mlflow.log_metric("sweep/trial_dev_f_avg", trial.value, step=trial.number)
+    if finished:
+        mlflow.log_metric("sweep/best_dev_f_avg", max(t.value for t in finished), step=trial.number)
+
+
+def _finish(study, config: Config, config_path: Path, out: Path, overrides: dict, run_id: str, start: float):
+    """Write the best config, log the summary, the plots and the trials table; the SweepResult."""
+    import mlflow
+    import optuna
+
+    from pipeline.experiments import tracking
+
+    states = [t.state for t in study.trials]
+    n_complete = sum(st == optuna.trial.TrialState.COMPLETE for st in states)
+    n_pruned = sum(st == optuna.trial.TrialState.PRUNED for st in states)
+    if n_complete == 0:
+        raise SweepError(f"no trial finished ({n_pruned} pruned of {len(states)}); nothing to choose from")
+    seconds = time.time() - start
+    best = study.best_trial
+    note = (
+        f"Written by `make sweep CONFIG={config_path}` on {datetime.date.today().isoformat()}:\n"
+        f"the best of {len(states)} trials ({n_complete} complete, {n_pruned} pruned): trial {best.number},\n"
+        f"dev F_avg {best.value:.4f}. MLflow run {run_id} "
+        f"(experiment {tracking.experiment_name(config)})."
+    )
+    write_best_config(config_path, out, overrides, config, best.params, note)
+    mlflow.log_metrics(
+        {
+            "sweep/best_value": float(best.value),
+            "sweep/best_trial": float(best.number),
+            "sweep/trials_complete": float(n_complete),
+            "sweep/trials_pruned": float(n_pruned),
+            "sweep/seconds": seconds,
+        }
+    )
+    mlflow.log_params({f"best.{k}": str(v) for k, v in best.params.items()})
+    mlflow.log_artifact(str(out), "sweep")
+    with tempfile.TemporaryDirectory() as tmp:
+        notes = save_plots(study, Path(tmp))
+        study.trials_dataframe().to_csv(Path(tmp) / "trials.csv", index=False)
+        if notes:
+            (Path(tmp) / "plots-skipped.txt").write_text("\n".join(notes) + "\n")
+        mlflow.log_artifacts(tmp, "sweep")
+    return SweepResult(run_id, float(best.value), dict(best.params), out, n_complete, n_pruned, seconds)
+
+
+def _study(config: Config):
+    """An Optuna study maximising dev F_avg: TPE sampler seeded by the config, its pruner."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(
+        study_name=f"{config.name}-sweep",
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=config.sweep.seed, n_startup_trials=config.sweep.startup_random),
+        pruner=make_pruner(config),
+    )
+
+
 def run_sweep(
     config_path: str | Path,
     overrides: dict[str, Any] | None = None,
     n_trials: int | None = None,
     output: str | Path | None = None,
 ) -> SweepResult:
+    """Search the recipe on dev: a parent MLflow run, one child run per trial; writes the best config."""
     import mlflow
-    import optuna
 
     from pipeline.data.datasets import build_dataset
     from pipeline.experiments import tracking
-    from pipeline.experiments.train import prefixed, score
-    from pipeline.models.registry import build_model
 
     config_path = Path(config_path)
     overrides = dict(overrides or {})
@@ -203,20 +312,13 @@ def run_sweep(
             "(give records a 'dev' split, or set data.dev_size > 0)"
         )
     train, dev = subsample(dd["train"], s.train_fraction, s.seed), dd["dev"]
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        study_name=f"{config.name}-sweep",
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=s.seed, n_startup_trials=s.startup_random),
-        pruner=make_pruner(config),
-    )
+    study = _study(config)
     start = time.time()
     print(
         f"sweep of {config.name}: {n_trials} trial(s) over {list(s.space)}; train {len(train)} "
         f"of {len(dd['train'])} examples, dev {len(dev)}; pruner {s.pruner}",
         flush=True,
     )
-
     with mlflow.start_run(run_name=f"sweep-{config.name}") as parent, tracking.failing_run_marked():
         mlflow.set_tags(tracking.run_tags(config, "sweep"))
         tracking.log_params(config)
@@ -226,88 +328,19 @@ def run_sweep(
         )
         mlflow.log_dict(s.model_dump(mode="json"), "sweep/sweep.yaml")
         tracking.log_datasets({"train": train, "dev": dev}, config)
-
-        def objective(trial) -> float:
-            params = {key: suggest(trial, key, spec) for key, spec in s.space.items()}
-            cfg = with_overrides(config, params)
-            shown = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in params.items())
-            print(f"trial {trial.number}: {shown}", flush=True)
-            with mlflow.start_run(run_name=f"sweep-{config.name}-trial{trial.number:03d}", nested=True):
-                mlflow.set_tags(tracking.run_tags(cfg, "sweep-trial") | {"trial": str(trial.number)})
-                tracking.log_params(cfg)
-                t0 = time.time()
-                model = build_model(cfg)
-                log_epoch, prune = tracking.epoch_logger(), pruning_hook(trial)
-
-                def on_epoch(epoch: int, figures: dict[str, float]) -> None:
-                    log_epoch(epoch, figures)
-                    prune(epoch, figures)
-
-                try:
-                    model.fit(train, dev, on_epoch=on_epoch)
-                except optuna.TrialPruned as exc:
-                    # A pruned trial is a finished run with its curve so far, not a failed one:
-                    # the exception leaves the run's context only after the run is closed.
-                    mlflow.set_tags({"trial_state": PRUNED})
-                    mlflow.log_metric("trial/seconds", time.time() - t0)
-                    print(f"trial {trial.number}: {exc} ({time.time() - t0:.0f}s)", flush=True)
-                    pruned: optuna.TrialPruned | None = exc
-                else:
-                    pruned = None
-                    metrics, _ = score(model, dev, cfg)
-                    mlflow.log_metrics(prefixed(metrics, "dev") | {"trial/seconds": time.time() - t0})
-                    mlflow.set_tags({"trial_state": "COMPLETE"})
-                    print(
-                        f"trial {trial.number}: dev F_avg {metrics['f_avg']:.4f} ({time.time() - t0:.0f}s)", flush=True
-                    )
-            if pruned is not None:
-                raise pruned
-            return float(metrics["f_avg"])
-
-        def on_trial_end(study, trial) -> None:
-            finished = [t for t in study.trials if t.value is not None]
-            if trial.value is not None:
-                mlflow.log_metric("sweep/trial_dev_f_avg", trial.value, step=trial.number)
-            if finished:
-                mlflow.log_metric("sweep/best_dev_f_avg", max(t.value for t in finished), step=trial.number)
-
         timeout = s.timeout_minutes * 60 if s.timeout_minutes else None
-        study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[on_trial_end], gc_after_trial=True)
-
-        states = [t.state for t in study.trials]
-        n_complete = sum(st == optuna.trial.TrialState.COMPLETE for st in states)
-        n_pruned = sum(st == optuna.trial.TrialState.PRUNED for st in states)
-        if n_complete == 0:
-            raise SweepError(f"no trial finished ({n_pruned} pruned of {len(states)}); nothing to choose from")
-        seconds = time.time() - start
-        best = study.best_trial
-        note = (
-            f"Written by `make sweep CONFIG={config_path}` on {datetime.date.today().isoformat()}:\n"
-            f"the best of {len(states)} trials ({n_complete} complete, {n_pruned} pruned): trial {best.number},\n"
-            f"dev F_avg {best.value:.4f}. MLflow run {parent.info.run_id} "
-            f"(experiment {tracking.experiment_name(config)})."
+        study.optimize(
+            _objective(config, train, dev),
+            n_trials=n_trials,
+            timeout=timeout,
+            callbacks=[_on_trial_end],
+            gc_after_trial=True,
         )
-        write_best_config(config_path, out, overrides, config, best.params, note)
-        mlflow.log_metrics(
-            {
-                "sweep/best_value": float(best.value),
-                "sweep/best_trial": float(best.number),
-                "sweep/trials_complete": float(n_complete),
-                "sweep/trials_pruned": float(n_pruned),
-                "sweep/seconds": seconds,
-            }
-        )
-        mlflow.log_params({f"best.{k}": str(v) for k, v in best.params.items()})
-        mlflow.log_artifact(str(out), "sweep")
-        with tempfile.TemporaryDirectory() as tmp:
-            notes = save_plots(study, Path(tmp))
-            study.trials_dataframe().to_csv(Path(tmp) / "trials.csv", index=False)
-            if notes:
-                (Path(tmp) / "plots-skipped.txt").write_text("\n".join(notes) + "\n")
-            mlflow.log_artifacts(tmp, "sweep")
+        result = _finish(study, config, config_path, out, overrides, parent.info.run_id, start)
     print(
-        f"sweep done in {seconds / 60:.1f} min: {n_complete} complete, {n_pruned} pruned; best trial "
-        f"{best.number}, dev F_avg {best.value:.4f}: {best.params}\nbest config: {out}",
+        f"sweep done in {result.seconds / 60:.1f} min: {result.n_complete} complete, {result.n_pruned} pruned; "
+        f"best trial {study.best_trial.number}, dev F_avg {result.best_value:.4f}: {result.best_params}\n"
+        f"best config: {out}",
         flush=True,
     )
-    return SweepResult(parent.info.run_id, float(best.value), dict(best.params), out, n_complete, n_pruned, seconds)
+    return result
