@@ -4,11 +4,12 @@ import pytest
 import yaml
 
 from pipeline.config import ConfigError, load_config, load_task
-from tests.conftest import write_yaml
+from pipeline.data.actors import ActorMatcher
+from tests.conftest import ROOT, write_yaml
 
 
 def all_config_files() -> list[Path]:
-    return sorted(p for p in Path("configs").glob("*.yaml"))
+    return sorted(p for p in (ROOT / "configs").glob("*.yaml"))  # collected before the fixture sets the cwd
 
 
 @pytest.mark.parametrize("path", all_config_files(), ids=lambda p: p.name)
@@ -17,9 +18,20 @@ def test_every_config_file_loads(path):
     assert config.task.actors and config.task.targets
 
 
-def test_every_task_file_loads():
-    for path in Path("configs/tasks").glob("*.yaml"):
-        assert load_task(path).labels
+def all_task_files() -> list[Path]:
+    return sorted((ROOT / "configs" / "tasks").glob("*.yaml"))
+
+
+def test_there_are_task_files_to_check():
+    assert all_task_files()  # an empty glob would leave the parametrized test below with no case
+
+
+@pytest.mark.parametrize("path", all_task_files(), ids=lambda p: p.name)
+def test_every_task_file_loads(path):
+    task = load_task(path)  # validation (labels, none_label, unique ids) raises on a bad file
+    # Usable for matching: every actor's aliases compile, and its own name finds it and no one else.
+    matcher = ActorMatcher(task)
+    assert {a.id: matcher.actors_in(a.name) for a in task.actors} == {a.id: [a.id] for a in task.actors}
 
 
 def test_base_task_is_the_seed_task():

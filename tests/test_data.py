@@ -104,14 +104,23 @@ def _extra_corpus(tmp_path, labels=("favor", "against", "none")):
     """A small extra corpus with its own task: an actor and a target the seed task does not know."""
     from tests.conftest import write_yaml
 
-    task = write_yaml(tmp_path / "extra-task.yaml", {
-        "labels": list(labels), "none_label": labels[-1],
-        "actors": [{"id": "halvorsen", "name": "Ingrid Halvorsen", "aliases": ["Halvorsen"]}],
-        "targets": [{"id": "sanctions", "name": "Sanctions", "wording": "sanctions on Russia"}],
-    })
+    task = write_yaml(
+        tmp_path / "extra-task.yaml",
+        {
+            "labels": list(labels),
+            "none_label": labels[-1],
+            "actors": [{"id": "halvorsen", "name": "Ingrid Halvorsen", "aliases": ["Halvorsen"]}],
+            "targets": [{"id": "sanctions", "name": "Sanctions", "wording": "sanctions on Russia"}],
+        },
+    )
     records = [
-        {"id": f"x{i}", "doc_id": f"xd{i}", "text": f"Halvorsen said sanctions must stay, point {i}.",
-         "labels": [{"actor": "halvorsen", "target": "sanctions", "label": labels[i % 3]}], "meta": {"synthetic": True}}
+        {
+            "id": f"x{i}",
+            "doc_id": f"xd{i}",
+            "text": f"Halvorsen said sanctions must stay, point {i}.",
+            "labels": [{"actor": "halvorsen", "target": "sanctions", "label": labels[i % 3]}],
+            "meta": {"synthetic": True},
+        }
         for i in range(9)
     ]
     corpus = write_jsonl(tmp_path / "extra.jsonl", records)
