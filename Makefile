@@ -97,7 +97,7 @@ serve: $(STAMP) ## serve SERVE_MODEL (default: the registered champion) over RES
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" \
 	  $(VENV)/bin/mlflow models serve -m "$(SERVE_MODEL)" --env-manager local -h 127.0.0.1 -p $(SERVE_PORT)
 
-tracking-server: $(STAMP) ## a shared MLflow tracking server on 127.0.0.1 (MLFLOW_PORT, default 5000); README: PostgreSQL + S3
+tracking-server: $(STAMP) ## a shared MLflow tracking server on 127.0.0.1 (MLFLOW_PORT, default 5000); docs/tracking.md: PostgreSQL + S3
 	$(VENV)/bin/mlflow server --backend-store-uri "sqlite:///$(CURDIR)/mlflow-server.db" \
 	  --artifacts-destination "$(CURDIR)/mlartifacts-server" --host 127.0.0.1 --port $(MLFLOW_PORT)
 

@@ -1,4 +1,4 @@
-"""Benchmark of inference on new articles (``make bench`` or ``python -m pipeline.bench predict``).
+"""Benchmark of inference on new articles (``make bench`` or ``python -m benchmarks predict``).
 
 * Throughput: the end-to-end predict path (read JSONL, segment, match actors, the
   long-sentence rule, classify, write JSONL) against a bare pass of the same model over

@@ -63,27 +63,29 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 
 def cmd_scaffold(args: argparse.Namespace) -> int:
-    """Write an annotation skeleton: every sentence, mentioned actors labelled 'none'."""
-    from pipeline.data.actors import ActorMatcher
+    """Write an annotation skeleton: every sentence; the actors it refers to (names, aliases,
+    pronouns, quote speakers: the attribution `make predict` uses) labelled 'none'."""
+    from pipeline.data.attribution import attribute
     from pipeline.data.segment import segment
+    from pipeline.files import write_atomic
 
-    config = _config(args)
-    task = config.task
-    matcher = ActorMatcher(task)
-    out = Path(args.output)
+    task = _config(args).task
+    out, documents = Path(args.output), Path(args.documents)
     if out.exists() and not args.overwrite:
         print(f"error: {out} exists; pass --overwrite to replace it", file=sys.stderr)
         return 2
+    articles = sorted(documents.glob("*.txt")) if documents.is_dir() else []
+    if not articles:
+        print(f"error: {documents}: expected a folder of .txt articles, found none", file=sys.stderr)
+        return 1
     lines = []
-    for path in sorted(Path(args.documents).glob("*.txt")):
-        for sent in segment(path.read_text(encoding="utf-8"), path.stem):
-            labels = []
-            if not sent.furniture:
-                labels = [
-                    {"actor": a, "target": t, "label": task.none_label}
-                    for a in matcher.actors_in(sent.text)
-                    for t in task.target_ids
-                ]
+    for path in articles:
+        sentences = segment(path.read_text(encoding="utf-8"), path.stem)
+        text_units = [s for s in sentences if not s.furniture]
+        refs = dict(zip((s.id for s in text_units), attribute([s.text for s in text_units], task)))
+        for sent in sentences:
+            actors = [r.actor for r in refs.get(sent.id, [])]
+            labels = [{"actor": a, "target": t, "label": task.none_label} for a in actors for t in task.target_ids]
             record = {
                 "id": sent.id,
                 "doc_id": sent.doc_id,
@@ -94,9 +96,7 @@ def cmd_scaffold(args: argparse.Namespace) -> int:
                 "labels": labels,
             }
             lines.append(json.dumps(record, ensure_ascii=False))
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(out)
+    write_atomic(out, "\n".join(lines) + "\n")
     print(f"wrote {len(lines)} units to {out}")
     return 0
 
@@ -104,7 +104,12 @@ def cmd_scaffold(args: argparse.Namespace) -> int:
 def cmd_agreement(args: argparse.Namespace) -> int:
     from pipeline.data.agreement import agreement_files, format_agreement
 
-    print(format_agreement(agreement_files(args.a, args.b, _config(args).task)))
+    try:
+        result = agreement_files(args.a, args.b, _config(args).task)
+    except ValueError as exc:  # CorpusError is one: the files' own problems, each with file and line
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(format_agreement(result))
     return 0
 
 

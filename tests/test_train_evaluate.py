@@ -179,7 +179,7 @@ def test_compare_lists_runs_best_first(mlflow_store, tmp_path, tiny_model_dir):
     assert set(df["backend"]) == {"majority", "tfidf"}
     assert df["test_f_avg"].astype(float).is_monotonic_decreasing
     # seconds: each run's MLflow end minus start (training plus the evaluation logged into it), rounded,
-    # and no run can have lasted longer than the whole loop that made both.
+    # and the two runs together last no longer than the loop that made them.
     client = mlflow.MlflowClient()
     expected = {}
     for run_id in run_ids:
@@ -187,6 +187,7 @@ def test_compare_lists_runs_best_first(mlflow_store, tmp_path, tiny_model_dir):
         expected[run_id[:8]] = round((info.end_time - info.start_time) / 1000)
     assert dict(zip(df["run_id"], df["seconds"].astype(int))) == expected
     assert sum(expected.values()) <= elapsed + 1
+    assert min(expected.values()) >= 1  # training, logging a pyfunc model and evaluating take well over 0.5 s
     text = format_runs(df)
     assert "majority" in text and "tfidf" in text and "test_f_avg" in text
 

@@ -41,7 +41,7 @@ class DataConfig(_Strict):
     )
     format: Literal["records", "flat"] = Field(
         default="records",
-        description="records: one unit per line with a labels list (the schema of pipeline/corpus.py); "
+        description="records: one unit per line with a labels list (the schema of pipeline/data/corpus.py); "
         "flat: one (text, actor, target, label) per line, as stance benchmarks ship",
     )
     fields: dict[str, str] = Field(
@@ -156,7 +156,7 @@ class ZeroShotConfig(_Strict):
 
     For a (sentence, actor, target) row the premise is the sentence with the actor's
     mentions marked (``model.input.mark``); each label's hypotheses are its templates filled
-    with the actor's name and the target's wording. See pipeline/zeroshot.py for the rules.
+    with the actor's name and the target's wording. See pipeline/models/zeroshot.py for the rules.
     """
 
     method: Literal["nli", "similarity"] = Field(

@@ -1,4 +1,4 @@
-"""research/recipe_ablation.py: the development tool behind the recipe's ablation table (README)."""
+"""research/recipe_ablation.py: the development tool behind the recipe's ablation table (docs/results/2026-11-22-recipe-ablation-h100.md)."""
 
 from __future__ import annotations
 
