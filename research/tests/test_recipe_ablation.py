@@ -1,4 +1,5 @@
-"""research/recipe_ablation.py: the development tool behind the recipe's ablation table (docs/results/2026-11-22-recipe-ablation-h100.md)."""
+"""research/recipe_ablation.py: the development tool behind the recipe's ablation table
+(docs/results/2026-11-22-recipe-ablation-h100.md)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import importlib.util
 
 import numpy as np
 import pytest
+
 from tests.conftest import ROOT, build_tiny_transformer, write_jsonl
 
 
