@@ -187,6 +187,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         report_dir=args.report,
         encoding_errors=args.encoding_errors,
         batch_size=args.batch_size,
+        task=args.task,
     )
     stats = result.stats
     if stats.documents and not stats.pairs:
@@ -298,6 +299,12 @@ def _inference_commands(add) -> None:
         "flag the document's predictions encoding_replaced (replace)",
     )
     p.add_argument("--batch-size", type=int, default=256, help="pairs classified per batch (memory stays flat)")
+    p.add_argument(
+        "--task",
+        default=None,
+        help="a task file (actors with aliases, targets with wording) to use instead of the model's own; "
+        "its labels must be the model's (the model reads actor names and target wordings)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -120,6 +120,7 @@ def test_files_and_format(files):
     assert format_agreement(result).splitlines() == [
         "items: 7  observed agreement: 0.571  Cohen's kappa: 0.323",
         "kappa by target: t1 1.000, t2 -0.500",
+        "items either annotator labelled with a stance: 5, of which 2 agreed (0.40)",  # by hand from ITEMS
         "furniture disagreements: 1",
         "label disagreements: 3",
         "  A=none B=favor: 1",
@@ -180,9 +181,11 @@ def test_cli_on_the_seed_files_matches_agreement_md():
     lines = res.stdout.splitlines()
     assert lines[0] == f"items: {n_items}  observed agreement: {observed}  Cohen's kappa: {kappa}"
     assert lines[1] == f"kappa by target: {by_target}"
-    assert lines[2] == "furniture disagreements: 0"  # "the annotators agreed on every furniture flag"
+    # AGREEMENT.md: "items either annotator labelled favor/against | 78, of which 67 agreed (0.86)"
+    assert lines[2] == "items either annotator labelled with a stance: 78, of which 67 agreed (0.86)"
+    assert lines[3] == "furniture disagreements: 0"  # "the annotators agreed on every furniture flag"
     n_adjudicated = int(md_figure(r"^## Adjudication \((\d+) disagreements\)"))
-    assert lines[3] == f"label disagreements: {n_adjudicated}"
+    assert lines[4] == f"label disagreements: {n_adjudicated}"
 
 
 def test_seed_disagreements_are_the_adjudicated_ones():

@@ -371,3 +371,31 @@ def test_models_and_runs_uris(mlflow_store, tmp_path, tiny_model_dir):
         assert np.allclose([list(r.probs.values()) for r in got], [list(r.probs.values()) for r in local])
     with pytest.raises(ModelLoadError, match=r"cannot resolve model URI 'models:/stance-ukraine-seeds@nope'"):
         StanceClassifier.load("models:/stance-ukraine-seeds@nope")
+
+
+def test_a_task_file_of_the_users_adds_actors_and_targets_without_retraining(model_dir, tmp_path):
+    from tests.conftest import write_yaml
+
+    task = write_yaml(
+        tmp_path / "task.yaml",
+        {
+            "labels": ["favor", "against", "none"],
+            "actors": [{"id": "merz", "name": "Friedrich Merz", "aliases": ["Merz", "the German chancellor"]}],
+            "targets": [{"id": "taurus", "name": "Taurus missiles", "wording": "sending Taurus missiles to Ukraine"}],
+        },
+    )
+    clf = StanceClassifier.load(model_dir, task)
+    results = clf.analyze("Merz said Germany would send Taurus missiles. Macron agreed.", date="2025-06-01")
+    assert {(r.actor, r.target) for r in results} == {("merz", "taurus")}
+    wrong = tmp_path / "wrong.yaml"
+    write_yaml(
+        wrong,
+        {
+            "labels": ["pro", "con", "neutral"],
+            "none_label": "neutral",
+            "actors": [{"id": "merz", "name": "Friedrich Merz"}],
+            "targets": [{"id": "taurus", "name": "Taurus", "wording": "Taurus"}],
+        },
+    )
+    with pytest.raises(ModelLoadError, match=r"labels \['pro', 'con', 'neutral'\] differ from the model's"):
+        StanceClassifier.load(model_dir, wrong)

@@ -19,6 +19,8 @@ class Agreement:
     kappa_by_target: dict[str, float]
     furniture_disagreements: list[str]
     disagreements: list[tuple[str, str, str, str, str]]  # unit, actor, target, label A, label B
+    stance_items: int = 0  # items either annotator labelled with a stance (not the none label)
+    stance_agreed: int = 0  # of those, the ones both labelled the same
 
 
 def agreement(a: list[Record], b: list[Record], task: TaskConfig) -> Agreement:
@@ -45,8 +47,10 @@ def agreement(a: list[Record], b: list[Record], task: TaskConfig) -> Agreement:
     by_target = {}
     for t in task.target_ids:
         idx = [i for i, k in enumerate(keys) if k[2] == t]
-        if idx:
-            by_target[t] = float(cohen_kappa_score([ya[i] for i in idx], [yb[i] for i in idx]))
+        ta, tb = [ya[i] for i in idx], [yb[i] for i in idx]
+        if len(set(ta) | set(tb)) > 1:  # kappa is undefined (0/0) when both gave one same label throughout
+            by_target[t] = float(cohen_kappa_score(ta, tb))
+    stance = [i for i in range(len(keys)) if ya[i] != task.none_label or yb[i] != task.none_label]
     return Agreement(
         n_items=len(keys),
         observed=sum(x == y for x, y in zip(ya, yb)) / max(len(keys), 1),
@@ -54,6 +58,8 @@ def agreement(a: list[Record], b: list[Record], task: TaskConfig) -> Agreement:
         kappa_by_target=by_target,
         furniture_disagreements=furniture,
         disagreements=[(*k, x, y) for k, x, y in zip(keys, ya, yb) if x != y],
+        stance_items=len(stance),
+        stance_agreed=sum(ya[i] == yb[i] for i in stance),
     )
 
 
@@ -71,6 +77,8 @@ def format_agreement(result: Agreement) -> str:
     lines = [
         f"items: {result.n_items}  observed agreement: {result.observed:.3f}  Cohen's kappa: {result.kappa:.3f}",
         "kappa by target: " + ", ".join(f"{t} {k:.3f}" for t, k in result.kappa_by_target.items()),
+        f"items either annotator labelled with a stance: {result.stance_items}, of which {result.stance_agreed} "
+        f"agreed ({result.stance_agreed / max(result.stance_items, 1):.2f})",
         f"furniture disagreements: {len(result.furniture_disagreements)}",
         f"label disagreements: {len(result.disagreements)}",
     ]

@@ -13,10 +13,12 @@ sentences to a window around the mention, as in every other door.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from pipeline.config import load_task
 from pipeline.data.actors import ActorMatcher
 from pipeline.data.attribution import attribute
 from pipeline.data.documents import Document
@@ -48,9 +50,13 @@ class StanceClassifier:
         self._matchers: dict[str | None, ActorMatcher] = {}
 
     @classmethod
-    def load(cls, uri) -> StanceClassifier:
-        """A model folder, ``runs:/<run_id>/model`` or ``models:/<name>@<alias>``."""
-        return cls(load_model(uri), str(uri))
+    def load(cls, uri, task: str | Path | None = None) -> StanceClassifier:
+        """A model folder, ``runs:/<run_id>/model`` or ``models:/<name>@<alias>``; ``task``: a task
+        file to predict instead of the model's own (new actors, aliases or targets, the same labels)."""
+        model = load_model(uri)
+        if task is not None:
+            model.use_task(load_task(task))
+        return cls(model, str(uri))
 
     @property
     def labels(self) -> list[str]:

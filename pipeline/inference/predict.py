@@ -28,6 +28,7 @@ def run_predict(
     encoding_errors: EncodingErrors = "strict",
     batch_size: int = DEFAULT_BATCH_SIZE,
     classifier: StanceClassifier | None = None,
+    task: str | Path | None = None,
 ) -> PredictResult:
     """Stream the documents of ``input_path`` through the model into ``output_path``.
 
@@ -39,7 +40,7 @@ def run_predict(
     from pipeline.inference.report import StanceReport
 
     output_format(output_path)  # fail before the model loads
-    clf = classifier or StanceClassifier.load(model_uri)
+    clf = classifier or StanceClassifier.load(model_uri, task)
     start = time.perf_counter()  # after loading: the figures are about classifying
     documents = read_documents(input_path, encoding_errors)  # checks the input before any output exists
     stats = PredictStats()

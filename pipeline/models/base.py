@@ -14,6 +14,7 @@ import numpy as np
 
 from pipeline.config import ModelConfig, TaskConfig
 from pipeline.files import atomic_dir
+from pipeline.models.encoders import ModelLoadError
 from pipeline.models.inputs import InputFormatter, Row, as_rows
 
 SPEC_FILE = "stance.json"
@@ -69,6 +70,14 @@ class StanceModel:
         raise NotImplementedError
 
     # -- shared
+    def use_task(self, task: TaskConfig) -> None:
+        """Predict another task's actors and targets: the model reads actor names and target
+        wordings, so new ones need no retraining (how well it does on them is for the user to measure)."""
+        if list(task.labels) != self.labels:
+            raise ModelLoadError(f"the task's labels {list(task.labels)} differ from the model's {self.labels}")
+        self.task = task
+        self.formatter = InputFormatter(task, self.model_cfg.input)
+
     def prepare(self, rows) -> list[Row]:
         """The model's input preparation (validation; the long-sentence window where a model has a
         length limit). Every door goes through it, so all give the model the same input."""
