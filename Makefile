@@ -10,6 +10,7 @@ MODEL ?=
 INPUT ?=
 OUTPUT ?=
 REPORT ?=
+TASK ?=
 ENCODING_ERRORS ?= strict
 MLFLOW_PORT ?= 5000
 STAMP := $(VENV)/.installed
@@ -82,9 +83,9 @@ sweep: $(STAMP) ## hyperparameter search on dev (Optuna; a parent MLflow run, on
 compare: $(STAMP) ## print the experiment's runs side by side (backend, base model, F_avg, macro-F1, time), best first
 	$(PY) -m pipeline compare --config $(CONFIG)
 
-predict: $(STAMP) ## stance in new articles: INPUT=folder|.jsonl|.csv OUTPUT=.jsonl|.csv [MODEL=...] [REPORT=dir]
+predict: $(STAMP) ## stance in new articles: INPUT=folder|.jsonl|.csv OUTPUT=.jsonl|.csv [MODEL=...] [REPORT=dir] [TASK=task.yaml]
 	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make predict INPUT=folder|file.jsonl|file.csv OUTPUT=out.jsonl|out.csv [MODEL=models/finetune-minilm] [REPORT=dir] [ENCODING_ERRORS=replace]"; exit 2; }
-	$(PY) -m pipeline predict --input "$(INPUT)" --output "$(OUTPUT)" --model "$(or $(MODEL),models/finetune-minilm)" --encoding-errors $(ENCODING_ERRORS) $(if $(REPORT),--report "$(REPORT)")
+	$(PY) -m pipeline predict --input "$(INPUT)" --output "$(OUTPUT)" --model "$(or $(MODEL),models/finetune-minilm)" --encoding-errors $(ENCODING_ERRORS) $(if $(REPORT),--report "$(REPORT)") $(if $(TASK),--task "$(TASK)")
 
 train-ddp: $(STAMP) ## train CONFIG with NPROC processes under torchrun (CPU: gloo; GPUs: one process each)
 	$(VENV)/bin/torchrun --standalone --nproc_per_node $(NPROC) -m pipeline train --config $(CONFIG)
