@@ -165,6 +165,17 @@ def test_cross_validation_parent_and_children(mlflow_store, tmp_path, tiny_model
     folds = children["metrics.test/f_avg"].astype(float)
     assert summary["cv/f_avg/mean"] == pytest.approx(folds.mean())
     assert summary["cv/f_avg/std"] == pytest.approx(folds.std(ddof=1))
+    per_target = {k.rsplit("/", 1)[1] for k in summary if k.startswith("cv/pooled/f_avg/")}
+    assert per_target == set(config.task.target_ids)
+
+
+def test_cross_validation_pools_f_avg_per_target(mlflow_store, tmp_path, tiny_model_dir):
+    config = cfg("configs/majority.yaml", tmp_path, tiny_model_dir)
+    summary = cross_validate(config)  # the majority label is none in every fold: no stance is ever right
+    assert {k: v for k, v in summary.items() if k.startswith("cv/pooled/f_avg")} == {
+        "cv/pooled/f_avg": 0.0,
+        **{f"cv/pooled/f_avg/{t}": 0.0 for t in config.task.target_ids},
+    }
 
 
 def test_compare_lists_runs_best_first(mlflow_store, tmp_path, tiny_model_dir):

@@ -29,6 +29,7 @@ def cross_validate(config: Config) -> dict[str, float]:
     per_fold: list[dict[str, float]] = []
     pooled_true: list[str] = []
     pooled_pred: list[str] = []
+    pooled_target: list[str] = []
     start = time.time()
     with mlflow.start_run(run_name=f"cv-{config.name}") as parent, tracking.failing_run_marked():
         mlflow.set_tags(tracking.run_tags(config, "cv"))
@@ -43,6 +44,7 @@ def cross_validate(config: Config) -> dict[str, float]:
                 per_fold.append(metrics)
                 pooled_true += [labels[j] for j in fold["test"]["label"]]
                 pooled_pred += [labels[j] for j in probs.argmax(axis=1)]
+                pooled_target += list(fold["test"]["target"])
                 print(
                     f"fold {i}: {len(fold['test'])} test examples ({', '.join(sorted(set(fold['test']['doc_id'])))}): "
                     f"F_avg {metrics['f_avg']:.4f}, macro-F1 {metrics['macro_f1']:.4f}",
@@ -56,13 +58,20 @@ def cross_validate(config: Config) -> dict[str, float]:
             summary[f"cv/{key}/std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
         summary["cv/pooled/f_avg"] = f_avg(pooled_true, pooled_pred, config.task.stance_labels)
         summary["cv/pooled/macro_f1"] = macro_f1(pooled_true, pooled_pred, labels)
+        for target in config.task.target_ids:  # F_avg per target over all folds' predictions
+            idx = [i for i, t in enumerate(pooled_target) if t == target]
+            if idx:
+                y_t, y_p = [pooled_true[i] for i in idx], [pooled_pred[i] for i in idx]
+                summary[f"cv/pooled/f_avg/{target}"] = f_avg(y_t, y_p, config.task.stance_labels)
         summary["cv/folds"] = float(len(folds))
         summary["cv/seconds"] = time.time() - start
         mlflow.log_metrics(summary)
     print(
         f"{len(folds)}-fold CV ({config.model.backend}): F_avg {summary['cv/f_avg/mean']:.4f} ± "
         f"{summary['cv/f_avg/std']:.4f}, macro-F1 {summary['cv/macro_f1/mean']:.4f} ± "
-        f"{summary['cv/macro_f1/std']:.4f}; pooled F_avg {summary['cv/pooled/f_avg']:.4f}; "
+        f"{summary['cv/macro_f1/std']:.4f}; pooled F_avg {summary['cv/pooled/f_avg']:.4f} ("
+        + ", ".join(f"{k.rsplit('/', 1)[1]} {v:.4f}" for k, v in summary.items() if k.startswith("cv/pooled/f_avg/"))
+        + "); "
         f"MLflow run {parent.info.run_id}"
     )
     return summary
