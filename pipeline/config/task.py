@@ -131,6 +131,14 @@ class TaskConfig(_Strict):
         """Labels that express a stance (all but ``none_label``): the classes F_avg averages."""
         return [lab for lab in self.labels if lab != self.none_label]
 
+    def label_names(self, indices) -> list[str]:
+        """Label names of class indices (the one place an index becomes a name: columns follow ``labels``)."""
+        return [self.labels[int(i)] for i in indices]
+
+    def predicted(self, probs) -> list[str]:
+        """The label of the highest probability in each row of an (n, k) array."""
+        return self.label_names(probs.argmax(axis=-1)) if len(probs) else []
+
     def actor(self, actor_id: str) -> Actor:
         return next(a for a in self.actors if a.id == actor_id)
 

@@ -42,8 +42,8 @@ def cross_validate(config: Config) -> dict[str, float]:
                 metrics, probs = score(model, fold["test"], config)
                 mlflow.log_metrics(prefixed(metrics, "test"))
                 per_fold.append(metrics)
-                pooled_true += [labels[j] for j in fold["test"]["label"]]
-                pooled_pred += [labels[j] for j in probs.argmax(axis=1)]
+                pooled_true += config.task.label_names(fold["test"]["label"])
+                pooled_pred += config.task.predicted(probs)
                 pooled_target += list(fold["test"]["target"])
                 print(
                     f"fold {i}: {len(fold['test'])} test examples ({', '.join(sorted(set(fold['test']['doc_id'])))}): "

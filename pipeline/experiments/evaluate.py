@@ -30,8 +30,7 @@ def _log_test_artifacts(test, probs, config: Config) -> None:
     import mlflow
 
     labels = config.task.labels
-    y_true = [labels[i] for i in test["label"]]
-    y_pred = [labels[i] for i in probs.argmax(axis=1)]
+    y_true, y_pred = config.task.label_names(test["label"]), config.task.predicted(probs)
     mlflow.log_figure(confusion_matrix_figure(y_true, y_pred, labels, "all targets"), "test/confusion_all.png")
     for target in config.task.target_ids:
         idx = [i for i, t in enumerate(test["target"]) if t == target]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.config import Config
+from pipeline.config import Config, TaskConfig
 from pipeline.models.registry import model_source
 
 DEFAULT_DB = "mlflow.db"
@@ -127,9 +127,9 @@ def log_params(config: Config) -> None:
     mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
 
 
-def dataset_frame(dataset, labels: list[str]) -> pd.DataFrame:
+def dataset_frame(dataset, task: TaskConfig) -> pd.DataFrame:
     df = dataset.to_pandas()
-    df["label"] = [labels[i] for i in df["label"]]
+    df["label"] = task.label_names(df["label"])
     return df
 
 
@@ -138,7 +138,7 @@ def log_datasets(dd, config: Config) -> None:
     import mlflow
 
     for split, ds in dd.items():
-        df = dataset_frame(ds, config.task.labels)
+        df = dataset_frame(ds, config.task)
         with warnings.catch_warnings():  # MLflow registers two equivalent local sources
             warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
             data = mlflow.data.from_pandas(
@@ -184,7 +184,7 @@ def log_model(model, model_dir: Path, config: Config, example_rows: list[dict]) 
 
     package = Path(pipeline.__file__).parent
     example = pd.DataFrame(example_rows)[["text", "actor", "target"]]
-    output = predictions_frame(model.predict_proba(example), model.labels)
+    output = predictions_frame(model.predict_proba(example), model.task)
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=str(Path(pyfunc.__file__).with_name("mlflow_model.py")),

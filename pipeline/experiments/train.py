@@ -29,8 +29,7 @@ def score(model, dataset, config: Config, n_resamples: int = 0) -> tuple[dict[st
     """Metrics of ``model`` on a split (keys without a split prefix) and its probabilities."""
     labels = config.task.labels
     probs = model.predict_proba(rows_of(dataset))
-    y_true = [labels[i] for i in dataset["label"]]
-    y_pred = [labels[i] for i in probs.argmax(axis=1)]
+    y_true, y_pred = config.task.label_names(dataset["label"]), config.task.predicted(probs)
     metrics = evaluate_predictions(
         y_true,
         y_pred,

@@ -16,8 +16,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
-
 from pipeline.config import load_task
 from pipeline.data.actors import ActorMatcher
 from pipeline.data.attribution import attribute
@@ -95,9 +93,10 @@ class StanceClassifier:
         rows = self.model.prepare([p.row for p in pairs])
         probs = self.model.predict_proba(rows)
         labels = self.labels
+        names = self.task.predicted(probs)
         stats.pairs += len(pairs)
         stats.truncated += sum(r.truncated for r in rows)
-        for pair, row, p in zip(pairs, rows, probs):
+        for pair, row, p, label in zip(pairs, rows, probs, names):
             doc, sent = pair.doc, pair.sent
             yield Prediction(
                 doc_id=doc.doc_id,
@@ -107,7 +106,7 @@ class StanceClassifier:
                 sentence=sent.text,
                 actor=row.actor,
                 target=row.target,
-                label=labels[int(np.argmax(p))],
+                label=label,
                 probs={lab: round(float(v), 6) for lab, v in zip(labels, p)},
                 via=pair.via,
                 truncated=row.truncated,

@@ -94,7 +94,8 @@ class StanceModel:
         """A label and a probability per label for each (text, actor, target) row."""
         probs = self.predict_proba(rows)
         return [
-            {"label": self.labels[int(np.argmax(p))], "probs": dict(zip(self.labels, map(float, p)))} for p in probs
+            {"label": label, "probs": dict(zip(self.labels, map(float, p)))}
+            for label, p in zip(self.task.predicted(probs), probs)
         ]
 
     def spec(self) -> dict[str, Any]:

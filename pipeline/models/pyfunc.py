@@ -6,11 +6,13 @@ import numpy as np
 import pandas as pd
 import mlflow.pyfunc
 
+from pipeline.config import TaskConfig
 
-def predictions_frame(probs: np.ndarray, labels: list[str]) -> pd.DataFrame:
-    """A ``label`` column and one ``prob_<label>`` column per label."""
-    out = pd.DataFrame({"label": [labels[i] for i in np.argmax(probs, axis=1)] if len(probs) else []})
-    for j, lab in enumerate(labels):
+
+def predictions_frame(probs: np.ndarray, task: TaskConfig) -> pd.DataFrame:
+    """A ``label`` column and one ``prob_<label>`` column per label (columns of ``probs`` follow the labels)."""
+    out = pd.DataFrame({"label": task.predicted(probs)})
+    for j, lab in enumerate(task.labels):
         out[f"prob_{lab}"] = probs[:, j].astype(float) if len(probs) else []
     return out
 
@@ -33,4 +35,4 @@ class StancePyfunc(mlflow.pyfunc.PythonModel):
             probs = self.model.predict_proba(model_input)
         except InputError as exc:  # a bad row is the caller's error: HTTP 400 from the scoring server
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
-        return predictions_frame(probs, self.model.labels)
+        return predictions_frame(probs, self.model.task)

@@ -143,11 +143,10 @@ class TransformerModel(StanceModel):
     def _compute_metrics(self):
         from pipeline.metrics import f_avg, macro_f1
 
-        labels, stance = self.labels, list(self.task.stance_labels)
+        task, labels, stance = self.task, self.labels, list(self.task.stance_labels)
 
         def compute(pred):
-            y_true = [labels[i] for i in pred.label_ids]
-            y_pred = [labels[i] for i in np.argmax(pred.predictions, axis=-1)]
+            y_true, y_pred = task.label_names(pred.label_ids), task.predicted(pred.predictions)
             return {"f_avg": f_avg(y_true, y_pred, stance), "macro_f1": macro_f1(y_true, y_pred, labels)}
 
         return compute

@@ -251,7 +251,7 @@ class ZeroShotModel(StanceModel):
         if not self.zs.calibrate:
             return {}
         scores, live = self.raw_scores(rows_of(train))
-        y_true = [self.labels[i] for i in train["label"]]
+        y_true = self.task.label_names(train["label"])
         self.none_threshold, train_f = self._pick_threshold(scores, live, y_true)
         self.info.update({"calibrated_none_threshold": self.none_threshold, "calibration_train_f_avg": train_f})
         return {"calibrated_none_threshold": self.none_threshold, "calibration_train_f_avg": train_f}
@@ -269,7 +269,7 @@ class ZeroShotModel(StanceModel):
         candidates = np.concatenate([[values[0] - 1.0], (values[:-1] + values[1:]) / 2, [values[-1] + 1.0]])
         best: tuple[float, float, float] | None = None
         for t in candidates:
-            pred = [self.labels[j] for j in self._to_probs(scores, live, float(t)).argmax(axis=1)]
+            pred = self.task.predicted(self._to_probs(scores, live, float(t)))
             key = (f_avg(y_true, pred, self.task.stance_labels), macro_f1(y_true, pred, self.labels), float(t))
             if best is None or key > best:
                 best = key
