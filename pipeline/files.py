@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -23,9 +23,17 @@ def _umask() -> int:
 
 @contextmanager
 def atomic_file(
-    path: str | Path, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None
+    path: str | Path,
+    mode: str = "w",
+    encoding: str | None = "utf-8",
+    newline: str | None = None,
+    check: Callable[[Path], None] | None = None,
 ) -> Iterator[IO]:
-    """Open a temporary file beside ``path`` for writing; on success it replaces ``path``."""
+    """Open a temporary file beside ``path`` for writing; on success it replaces ``path``.
+
+    ``check``, if given, is called with the finished temporary file before the rename; an
+    exception from it leaves ``path`` as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -33,6 +41,8 @@ def atomic_file(
     try:
         with os.fdopen(fd, mode, encoding=None if binary else encoding, newline=None if binary else newline) as fh:
             yield fh
+        if check is not None:
+            check(Path(tmp))
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
@@ -40,9 +50,9 @@ def atomic_file(
         raise
 
 
-def write_atomic(path: str | Path, data: str | bytes) -> Path:
-    """Write text or bytes to ``path`` atomically."""
-    with atomic_file(path, "wb" if isinstance(data, bytes) else "w") as fh:
+def write_atomic(path: str | Path, data: str | bytes, check: Callable[[Path], None] | None = None) -> Path:
+    """Write text or bytes to ``path`` atomically (``check``: see ``atomic_file``)."""
+    with atomic_file(path, "wb" if isinstance(data, bytes) else "w", check=check) as fh:
         fh.write(data)
     return Path(path)
 

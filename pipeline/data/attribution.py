@@ -57,9 +57,11 @@ class Reference:
 
 
 def _via(mention: Mention, task: TaskConfig) -> str:
-    name = task.actor(mention.actor).name.lower()
+    """``name``: the display name, or part of a person's name ("Macron"); else ``alias``."""
+    actor = task.actor(mention.actor)
+    name = actor.name.lower()
     surface = re.sub(r"['’]s$", "", mention.surface.strip()).lower()
-    return "name" if surface == name or surface in name.split() else "alias"
+    return "name" if surface == name or (actor.kind == "person" and surface in name.split()) else "alias"
 
 
 def _speaker(text: str, mentions: list[Mention], task: TaskConfig, person: bool = False) -> str | None:

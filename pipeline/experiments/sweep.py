@@ -34,6 +34,7 @@ import numpy as np
 import yaml
 
 from pipeline.config import Config, ConfigError, SweepParam, load_config, nest_dotted, with_overrides
+from pipeline.files import write_atomic
 
 PRUNED = "PRUNED"
 
@@ -129,17 +130,7 @@ def write_best_config(
     body = {"extends": os.path.relpath(config_path.resolve(), out.parent.resolve()), "name": f"{config.name}-best"}
     body |= nest_dotted({k: v for k, v in {**overrides, **best}.items() if k not in ("name", "extends")})
     text = "".join(f"# {line}\n" for line in note.splitlines()) + yaml.safe_dump(body, sort_keys=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        load_config(tmp)  # what is written must load
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return write_atomic(out, text, check=load_config)  # what is written must load
 
 
 def save_plots(study, folder: Path) -> list[str]:
