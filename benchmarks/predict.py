@@ -105,9 +105,10 @@ def tfidf_model(tmp: Path) -> Path:
 
 def bare_forward(clf, rows, chunk: int = 256) -> float:
     """Seconds for tokenize + forward over ``rows``' model inputs, batched as predict_proba batches:
-    each chunk tokenized at once, sorted by token count, padded per batch."""
-    import numpy as np
+    each chunk tokenized at once, sorted by token count, padded per batch (the model's own helper)."""
     import torch
+
+    from pipeline.models.encoders import padded_batches
 
     model = clf.model
     pairs = [model.formatter.pair(r) for r in rows]  # input strings built beforehand: not timed
@@ -117,10 +118,7 @@ def bare_forward(clf, rows, chunk: int = 256) -> float:
         for i in range(0, len(pairs), chunk):
             first, second = zip(*pairs[i : i + chunk])
             enc = model.tokenizer(list(first), list(second), truncation=True, max_length=model.model_cfg.max_length)
-            order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
-            for j in range(0, len(order), batch_size):
-                idx = order[j : j + batch_size]
-                batch = model.tokenizer.pad({k: [enc[k][n] for n in idx] for k in enc}, return_tensors="pt")
+            for _, batch in padded_batches(enc, model.tokenizer, batch_size):
                 torch.softmax(model.model(**batch).logits, dim=-1)
     return time.perf_counter() - start
 
