@@ -62,7 +62,7 @@ format: $(STAMP) ## ruff: format the code and apply the safe lint fixes
 	$(VENV)/bin/ruff format pipeline benchmarks research tests
 	$(VENV)/bin/ruff check --fix pipeline benchmarks research tests
 
-validate: $(STAMP) ## check the annotations: schema, ids, offsets, config ids, duplicates, coverage
+validate: $(STAMP) ## check the annotations (and the extra training corpora): schema, ids, offsets, config ids, duplicates, coverage
 	$(PY) -m pipeline validate --config $(CONFIG)
 
 stats: $(STAMP) ## label counts per target x label, per actor, per document (reports/stats.json)
