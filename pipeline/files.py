@@ -63,7 +63,12 @@ def replace_dir(src: Path, dst: Path) -> None:
     if dst.exists():
         old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
         dst.rename(old)
-    src.rename(dst)
+    try:
+        src.rename(dst)
+    except BaseException:
+        if old is not None:
+            old.rename(dst)  # the previous folder back in place
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 

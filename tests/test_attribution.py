@@ -94,3 +94,10 @@ def test_dataset_examples_carry_the_same_spans_as_predict(config):
     assert naive["text"][slice(*naive["spans"][0])] == "he"
     named = examples["000_8e3b02a82cfd0016-000|macron|concessions"]
     assert named["text"][slice(*named["spans"][0])] == "French President"
+
+
+def test_a_quote_goes_to_a_speaker_or_owner_in_the_next_sentence_only(config):
+    quote = "“Europe must stand firm.”"
+    assert attribute([quote, "Merz's critics disagreed."], config.task)[0] == []
+    owned = attribute([quote, "The words were Merz's, spoken in Berlin."], config.task)[0]
+    assert [(r.actor, r.via) for r in owned] == [("merz", "quote")]

@@ -118,6 +118,14 @@ def test_mentioned_actor_needs_every_target(tmp_path):
     )
 
 
+def test_a_dated_title_needs_labels_for_its_holder_at_the_record_date(tmp_path):
+    scholz = [{"actor": "scholz", "target": t, "label": "none"} for t in ("concessions", "integrity", "negotiations")]
+    line = rec(0, text="The German chancellor spoke.", labels=scholz, date="2024-03-01")
+    assert issues_for(tmp_path, dumps(line)) == []  # Scholz held the title then, not Merz
+    out = issues_for(tmp_path, dumps(line | {"date": "2025-06-01"}))
+    assert any("actor 'merz' is mentioned but has no label" in i for i in out)
+
+
 def test_split_must_be_known_and_given_to_all_or_none(tmp_path):
     out = issues_for(tmp_path, dumps(rec(0, split="validation"), rec(1, split="train"), rec(2)))
     assert any(":1: split: expected one of ['train', 'dev', 'test'], found 'validation'" in i for i in out)

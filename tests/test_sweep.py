@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from pipeline.config import load_config
-from pipeline.experiments.sweep import SweepError, pruning_hook, run_sweep
+from pipeline.experiments.sweep import SweepError, pruning_hook, run_sweep, subsample
 from tests.conftest import TWEET_TASK, tweet_records, write_jsonl, write_yaml
 
 pytestmark = pytest.mark.slow
@@ -164,3 +164,15 @@ def test_a_sweep_needs_a_dev_split_and_a_valid_space(mlflow_store, tmp_path, tin
     with pytest.raises(SweepError, match="no dev split"):
         run_sweep(path, {"data.dev_size": 0})
     assert not (tmp_path / "sweep" / "tweets-best.yaml").exists()
+
+
+@pytest.mark.parametrize("rare", [1, 0])
+def test_subsample_pools_strata_too_small_to_split(rare):
+    from datasets import Dataset
+
+    targets = ["a"] * 20 + ["b"] * rare
+    labels = [i % 3 for i in range(20)] + [0] * rare
+    train = Dataset.from_dict({"target": targets, "label": labels, "i": list(range(len(targets)))})
+    half = subsample(train, 0.5, seed=1)
+    assert len(half) == len(train) // 2 and set(half["i"]) <= set(range(len(train)))
+    assert subsample(train, 0.5, seed=1)["i"] == half["i"]  # seeded

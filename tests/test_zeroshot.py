@@ -241,6 +241,17 @@ def test_mention_gating_skips_the_model_for_unmentioned_actors(method, tmp_path,
     assert ungated.predict_proba([UNMENTIONED])[0, 2] < 1 and calls[0] > 0
 
 
+def test_an_attributed_quote_speaker_is_scored_not_gated(tmp_path, tiny_nli_dir):
+    from pipeline.models.inputs import Row
+
+    model = build_model(zs_config(tmp_path, tiny_nli_dir))
+    quote = "“We will never give up our land.”"
+    calls = forward_counter(model)
+    attributed = model.predict_proba([Row(quote, "zelensky", "concessions", spans=())])  # found as the quote's speaker
+    assert calls[0] > 0 and attributed[0, 2] < 1
+    assert model.predict_proba([Row(quote, "zelensky", "concessions")]).tolist() == [[0.0, 0.0, 1.0]]  # found by no one
+
+
 def test_empty_sentence_and_unmatched_actor_are_none_not_a_crash(tmp_path, tiny_nli_dir):
     model = build_model(nli_config(tmp_path, tiny_nli_dir, **{"zeroshot.mention_gating": False}))
     rows = [

@@ -43,6 +43,10 @@ _PRONOUN = re.compile(
 _PLURAL = re.compile(r"^\W*(?P<plural>they|both(?: leaders| men| sides)?|the (?:two|three) leaders)\b", re.IGNORECASE)
 _SPEECH_WORD = re.compile(rf"\b(?:{SPEECH})\b", re.IGNORECASE)
 _AFTER_SPEECH = re.compile(rf"^[\s,’'\"”]*(?:\w+\s+){{0,2}}?(?:{SPEECH})\b", re.IGNORECASE)
+_OWNER = re.compile(
+    r"\b(?:words?|line|remarks?|comments?|verdict|warning|message|quote)\s+(?:was|were|came)\s+(?:from\s+)?$",
+    re.IGNORECASE,
+)
 _QUOTE_OPEN = re.compile(r"^\W{0,3}[“\"‘«]")
 _QUOTE_CHARS = '“”"«»'
 
@@ -137,8 +141,8 @@ def _quote_speaker(
     if i + 1 < len(texts) and mentions[i + 1]:
         nxt = texts[i + 1]
         for m in mentions[i + 1]:
-            if m.start < 60 and (
-                _AFTER_SPEECH.match(nxt[m.end : m.end + 40]) or re.match(r"^\W*(?:\w+\W+){0,2}$", nxt[: m.start])
-            ):
+            spoke = _AFTER_SPEECH.match(nxt[m.end : m.end + 40])  # "Merz said it on Monday."
+            owned = _OWNER.search(nxt[max(0, m.start - 40) : m.start])  # "The words were Merz's."
+            if m.start < 60 and (spoke or owned):
                 return m.actor
     return None

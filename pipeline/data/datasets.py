@@ -64,8 +64,8 @@ def to_examples(
     """Flatten records to one example per label; furniture carries none.
 
     ``group_by`` ("doc_id" or "id") names the record field whose value groups examples.
-    ``spans`` says where the unit refers to the actor (empty: attributed without a mention,
-    or not found); ``labels`` (default the task's) orders the label index.
+    ``spans`` says where the unit refers to the actor (empty: attributed without a mention, as
+    a quote's speaker; None: not found); ``labels`` (default the task's) orders the label index.
     """
     label_index = {lab: i for i, lab in enumerate(labels or task.labels)}
     refs = _references(records, task)
@@ -83,7 +83,7 @@ def to_examples(
                     "target": lab.target,
                     "target_text": task.target(lab.target).wording,
                     "label": label_index[lab.label],
-                    "spans": refs.get((rec.id, lab.actor), []),
+                    "spans": refs.get((rec.id, lab.actor)),  # None: attribution did not find the actor
                     "_split": rec.split,
                     "_group": getattr(rec, group_by),
                 }

@@ -15,11 +15,12 @@ from pipeline.data.segment import segment
 
 def check_labels_complete(records: list[Record], task: TaskConfig, file: str) -> list[Issue]:
     """Every actor that a unit mentions or labels gets a label for every target."""
-    matcher = ActorMatcher(task)
+    matchers: dict[str | None, ActorMatcher] = {}  # title aliases match by the record's date
     issues = []
     for rec in records:
         if rec.furniture:
             continue
+        matcher = matchers.setdefault(rec.date, ActorMatcher(task, rec.date))
         labelled = {(lab.actor, lab.target) for lab in rec.labels}
         actors = dict.fromkeys([*(m.actor for m in matcher.mentions(rec.text)), *(lab.actor for lab in rec.labels)])
         for actor in actors:

@@ -82,12 +82,19 @@ def check_space(config_path: Path, config: Config) -> None:
 
 
 def subsample(train, fraction: float, seed: int):
-    """A stratified (target x label), seeded share of the training split."""
+    """A stratified (target x label), seeded share of the training split; strata too small to
+    split (one example) are pooled per label, as scikit-learn needs two members in each."""
     if fraction >= 1.0:
         return train
+    from collections import Counter
+
     from sklearn.model_selection import train_test_split
 
     strata = [f"{t}|{y}" for t, y in zip(train["target"], train["label"])]
+    sizes = Counter(strata)
+    strata = [s if sizes[s] >= 2 else f"*|{y}" for s, y in zip(strata, train["label"])]
+    if min(Counter(strata).values()) < 2:  # a pooled stratum of one: stratify on the label alone
+        strata = [str(y) for y in train["label"]] if min(Counter(train["label"]).values()) >= 2 else None
     keep, _ = train_test_split(np.arange(len(train)), train_size=fraction, stratify=strata, random_state=seed)
     return train.select(sorted(keep.tolist()))
 

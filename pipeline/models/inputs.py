@@ -166,7 +166,8 @@ class InputFormatter:
 
         def cut(text: str, offset: int) -> Row:
             inside = tuple((s - offset, e - offset) for s, e in spans if s >= offset and e <= offset + len(text))
-            return replace(row, text=text, spans=inside)
+            # An actor nothing referred to stays so (spans None), for gating to see it.
+            return replace(row, text=text, spans=inside if (inside or row.spans is not None) else None)
 
         text, offset = window(row.text, spans[0] if spans else None, lambda t, o: fits(cut(t, o)))
         if offset == 0 and text == row.text:

@@ -95,6 +95,14 @@ class ZeroShotModel(StanceModel):
     def from_config(cls, config) -> "ZeroShotModel":
         return cls(config.task, config.model, config.zeroshot)
 
+    def use_task(self, task: TaskConfig) -> None:
+        """As for every model, and the hypotheses must cover the new task's targets and labels."""
+        try:
+            self.zs.check_task(task)
+        except ValueError as exc:
+            raise ModelLoadError(f"the task does not fit the zero-shot hypotheses: {exc}") from None
+        super().use_task(task)
+
     @property
     def source(self) -> str:
         return self._weights
@@ -139,7 +147,9 @@ class ZeroShotModel(StanceModel):
         for i, row in enumerate(rows):
             if not row.text.strip():
                 continue
-            if self.zs.mention_gating and not self.formatter.spans(row):
+            # Gated: an actor nothing refers to (no attribution, no alias match). A quote's speaker
+            # is attributed without a mention (spans == ()), and is scored.
+            if self.zs.mention_gating and row.spans is None and not self.formatter.spans(row):
                 continue
             actor, wording = self.formatter.actor_name(row), self.formatter.wording(row)
             live.append(i)
