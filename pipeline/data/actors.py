@@ -74,3 +74,16 @@ class ActorMatcher:
     def actors_in(self, text: str) -> list[str]:
         """Ids of the actors mentioned, in order of first mention, without repeats."""
         return list(dict.fromkeys(m.actor for m in self.mentions(text)))
+
+
+class DatedMatchers:
+    """The task's matcher at each document date, built once per date (title aliases depend on it)."""
+
+    def __init__(self, task: TaskConfig):
+        self.task = task
+        self._by_date: dict[str | datetime.date | None, ActorMatcher] = {}
+
+    def __call__(self, date: str | datetime.date | None) -> ActorMatcher:
+        if date not in self._by_date:
+            self._by_date[date] = ActorMatcher(self.task, date)
+        return self._by_date[date]

@@ -13,7 +13,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 from sklearn.model_selection import StratifiedGroupKFold
 
 from pipeline.config import Config, TaskConfig
-from pipeline.data.actors import ActorMatcher
+from pipeline.data.actors import DatedMatchers
 from pipeline.data.attribution import attribute
 from pipeline.data.corpus import Record
 from pipeline.data.validate import load_extra_corpora, load_records
@@ -48,10 +48,10 @@ def _references(records: list[Record], task: TaskConfig) -> dict[tuple[str, str]
         if not rec.furniture:
             docs.setdefault(rec.doc_id, []).append(rec)
     out: dict[tuple[str, str], list[list[int]]] = {}
-    matchers: dict[str | None, ActorMatcher] = {}
+    matchers = DatedMatchers(task)
     for units in docs.values():
         date = units[0].date
-        matcher = matchers.setdefault(date, ActorMatcher(task, date))
+        matcher = matchers(date)
         for rec, refs in zip(units, attribute([u.text for u in units], task, matcher)):
             for ref in refs:
                 out[(rec.id, ref.actor)] = [list(span) for span in ref.spans]

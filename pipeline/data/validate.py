@@ -8,19 +8,19 @@ import json
 from pathlib import Path
 
 from pipeline.config import Config, TaskConfig, load_task
-from pipeline.data.actors import ActorMatcher
+from pipeline.data.actors import DatedMatchers
 from pipeline.data.corpus import CorpusError, Issue, Record, _type_name, parse_corpus
 from pipeline.data.segment import segment
 
 
 def check_labels_complete(records: list[Record], task: TaskConfig, file: str) -> list[Issue]:
     """Every actor that a unit mentions or labels gets a label for every target."""
-    matchers: dict[str | None, ActorMatcher] = {}  # title aliases match by the record's date
+    matchers = DatedMatchers(task)  # title aliases match by the record's date
     issues = []
     for rec in records:
         if rec.furniture:
             continue
-        matcher = matchers.setdefault(rec.date, ActorMatcher(task, rec.date))
+        matcher = matchers(rec.date)
         labelled = {(lab.actor, lab.target) for lab in rec.labels}
         actors = dict.fromkeys([*(m.actor for m in matcher.mentions(rec.text)), *(lab.actor for lab in rec.labels)])
         for actor in actors:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from pipeline.config import load_task
-from pipeline.data.actors import ActorMatcher
+from pipeline.data.actors import DatedMatchers
 from pipeline.data.attribution import attribute
 from pipeline.data.documents import Document
 from pipeline.data.segment import Sentence, segment
@@ -45,7 +45,7 @@ class StanceClassifier:
         self.model = model
         self.uri = uri
         self.task = model.task
-        self._matchers: dict[str | None, ActorMatcher] = {}
+        self.matcher = DatedMatchers(self.task)  # the actor matcher at a document's date
 
     @classmethod
     def load(cls, uri, task: str | Path | None = None) -> StanceClassifier:
@@ -67,12 +67,6 @@ class StanceClassifier:
     def analyze(self, text: str, doc_id: str = "doc", date: str | None = None) -> list[Prediction]:
         """Every attributed actor x every target in every sentence of ``text`` (furniture skipped)."""
         return list(self.predict_documents([Document(doc_id, text, date)]))
-
-    def matcher(self, date: str | None) -> ActorMatcher:
-        """The actor matcher for a document's date (dated title aliases), cached per date."""
-        if date not in self._matchers:
-            self._matchers[date] = ActorMatcher(self.task, date)
-        return self._matchers[date]
 
     def _pairs(self, doc: Document, sentences: list[Sentence], stats: PredictStats) -> list[_Pair]:
         refs = attribute([s.text for s in sentences], self.task, self.matcher(doc.date))

@@ -7,6 +7,7 @@ training facts) beside the backend's own files, so loading needs nothing else.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -84,7 +85,7 @@ class StanceModel:
         return [r if r.prepared else self._prepare_row(r) for r in as_rows(rows, self.task, self.formatter)]
 
     def _prepare_row(self, row: Row) -> Row:
-        return Row(**{**row.__dict__, "prepared": True})
+        return replace(row, prepared=True)
 
     def predict_proba(self, rows, batch_size: int | None = None) -> np.ndarray:
         """(n, k) probabilities, columns in ``self.labels`` order."""
