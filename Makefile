@@ -21,6 +21,15 @@ SERVE_PORT ?= 5001
 SERVE_MODEL ?= models:/stance-ukraine-seeds@champion
 TRIALS ?=
 SET ?=
+OVERWRITE ?=
+SERVE_TIMEOUT ?= 60
+SERVE_MAX_ROWS ?= 2000
+# Options built from the variables above.
+SETS = $(foreach s,$(SET),--set $(s))
+OVERWRITE_FLAG = $(if $(filter 1 yes true,$(OVERWRITE)),--overwrite)
+# Targets that read no config refuse CONFIG= and SET= instead of ignoring them.
+NO_CONFIG = @if [ "$(origin CONFIG)" = "command line" ] || [ -n "$(SET)" ]; then \
+	echo "error: make $@ reads no config, so CONFIG= and SET= would be ignored: leave them out (make help lists what each target takes)"; exit 2; fi
 
 # Offline by default (no model or dataset hub at run time); `make train HF_HUB_OFFLINE=0` to allow the hub.
 HF_HUB_OFFLINE ?= 1
@@ -47,67 +56,79 @@ $(SPARK_STAMP): $(STAMP)
 	@touch $(SPARK_STAMP)
 
 install: $(STAMP) ## create .venv and install the package and its dependencies (CPU torch)
+	$(NO_CONFIG)
 
 test: $(STAMP) $(SPARK_STAMP) ## run the full test suite, slow end-to-end tests included (what CI runs; installs first)
+	$(NO_CONFIG)
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP) ## the tests not marked slow (about a minute): the edit loop
+	$(NO_CONFIG)
 	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP) ## ruff: lint and format check (configured in pyproject.toml)
+	$(NO_CONFIG)
 	$(VENV)/bin/ruff check pipeline benchmarks research tests
 	$(VENV)/bin/ruff format --check pipeline benchmarks research tests
 
 format: $(STAMP) ## ruff: format the code and apply the safe lint fixes
+	$(NO_CONFIG)
 	$(VENV)/bin/ruff format pipeline benchmarks research tests
 	$(VENV)/bin/ruff check --fix pipeline benchmarks research tests
 
 validate: $(STAMP) ## check the annotations (and the extra training corpora): schema, ids, offsets, config ids, duplicates, coverage
-	$(PY) -m pipeline validate --config $(CONFIG)
+	$(PY) -m pipeline validate --config $(CONFIG) $(SETS)
 
-stats: $(STAMP) ## label counts per target x label, per actor, per document (reports/stats.json)
-	$(PY) -m pipeline stats --config $(CONFIG) --output reports/stats.json
+stats: $(STAMP) ## label counts per target x label, per actor, per document [OUTPUT=stats.json to save them]
+	$(PY) -m pipeline stats --config $(CONFIG) $(SETS) $(if $(OUTPUT),--output "$(OUTPUT)") $(OVERWRITE_FLAG)
 
-train: $(STAMP) ## fine-tune the default transformer (or CONFIG=...), save models/<name>/, log to MLflow
-	$(PY) -m pipeline train --config $(CONFIG) $(foreach s,$(SET),--set $(s))
+train: $(STAMP) ## fine-tune the default transformer (or CONFIG=...), save models/<name>/ [OVERWRITE=1 to replace it], log to MLflow
+	$(PY) -m pipeline train --config $(CONFIG) $(SETS) $(OVERWRITE_FLAG)
 
 evaluate: $(STAMP) ## evaluate models/<name>/ (or MODEL=path|runs:/...|models:/name@alias) on the test split
-	$(PY) -m pipeline evaluate --config $(CONFIG) $(if $(MODEL),--model "$(MODEL)") $(foreach s,$(SET),--set $(s))
+	$(PY) -m pipeline evaluate --config $(CONFIG) $(if $(MODEL),--model "$(MODEL)") $(SETS)
 
 cv: $(STAMP) ## grouped k-fold cross-validation of CONFIG: parent MLflow run, one child per fold
-	$(PY) -m pipeline cv --config $(CONFIG) $(foreach s,$(SET),--set $(s))
+	$(PY) -m pipeline cv --config $(CONFIG) $(SETS)
 
 sweep: $(STAMP) ## hyperparameter search on dev (Optuna; a parent MLflow run, one child per trial) [TRIALS=n]; writes <config>-best.yaml
-	$(PY) -m pipeline sweep --config $(CONFIG) $(if $(TRIALS),--trials $(TRIALS)) $(foreach s,$(SET),--set $(s))
+	$(PY) -m pipeline sweep --config $(CONFIG) $(if $(TRIALS),--trials $(TRIALS)) $(SETS) $(OVERWRITE_FLAG)
 
 compare: $(STAMP) ## print the experiment's runs side by side (backend, base model, F_avg, macro-F1, time), best first
-	$(PY) -m pipeline compare --config $(CONFIG)
+	$(PY) -m pipeline compare --config $(CONFIG) $(SETS)
 
-predict: $(STAMP) ## stance in new articles: INPUT=folder|.jsonl|.csv OUTPUT=.jsonl|.csv [MODEL=...] [REPORT=dir] [TASK=task.yaml]
+predict: $(STAMP) ## stance in new articles: INPUT=folder|.jsonl|.csv OUTPUT=.jsonl|.csv [MODEL=...] [REPORT=dir] [TASK=task.yaml] [OVERWRITE=1]
+	$(NO_CONFIG)
 	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make predict INPUT=folder|file.jsonl|file.csv OUTPUT=out.jsonl|out.csv [MODEL=models/finetune-minilm] [REPORT=dir] [ENCODING_ERRORS=replace]"; exit 2; }
-	$(PY) -m pipeline predict --input "$(INPUT)" --output "$(OUTPUT)" --model "$(or $(MODEL),models/finetune-minilm)" --encoding-errors $(ENCODING_ERRORS) $(if $(REPORT),--report "$(REPORT)") $(if $(TASK),--task "$(TASK)")
+	$(PY) -m pipeline predict --input "$(INPUT)" --output "$(OUTPUT)" --model "$(or $(MODEL),models/finetune-minilm)" --encoding-errors $(ENCODING_ERRORS) $(if $(REPORT),--report "$(REPORT)") $(if $(TASK),--task "$(TASK)") $(OVERWRITE_FLAG)
 
 train-ddp: $(STAMP) ## train CONFIG with NPROC processes under torchrun (CPU: gloo; GPUs: one process each)
-	$(VENV)/bin/torchrun --standalone --nproc_per_node $(NPROC) -m pipeline train --config $(CONFIG)
+	$(VENV)/bin/torchrun --standalone --nproc_per_node $(NPROC) -m pipeline train --config $(CONFIG) $(SETS) $(OVERWRITE_FLAG)
 
-predict-spark: $(SPARK_STAMP) ## score INPUT (JSONL/Parquet: text, actor, target) on Spark (MASTER=, default local[*]) into OUTPUT Parquet; MODEL= folder|runs:/|models:/
+predict-spark: $(SPARK_STAMP) ## score INPUT (JSONL/Parquet: text, actor, target) on Spark (MASTER=, default local[*]) into OUTPUT Parquet; MODEL= folder|runs:/|models:/ [OVERWRITE=1]
+	$(NO_CONFIG)
 	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make predict-spark INPUT=pairs.jsonl OUTPUT=scored.parquet [MODEL=...] [MASTER=...]"; exit 2; }
-	$(PY) -m pipeline predict-spark --input "$(INPUT)" --output "$(OUTPUT)" --master "$(MASTER)" $(if $(MODEL),--model "$(MODEL)")
+	$(PY) -m pipeline predict-spark --input "$(INPUT)" --output "$(OUTPUT)" --master "$(MASTER)" $(if $(MODEL),--model "$(MODEL)") $(OVERWRITE_FLAG)
 
-serve: $(STAMP) ## serve SERVE_MODEL (default: the registered champion) over REST on 127.0.0.1 (SERVE_PORT, default 5001)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" \
-	  $(VENV)/bin/mlflow models serve -m "$(SERVE_MODEL)" --env-manager local -h 127.0.0.1 -p $(SERVE_PORT)
+serve: $(STAMP) ## REST on 127.0.0.1:SERVE_PORT (5001) for SERVE_MODEL (the champion); SERVE_MAX_ROWS (2000) per request, SERVE_TIMEOUT (60 s)
+	$(NO_CONFIG)
+	MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" $(PY) -m pipeline serve --model "$(SERVE_MODEL)" \
+	  --host 127.0.0.1 --port $(SERVE_PORT) --timeout $(SERVE_TIMEOUT) --max-rows $(SERVE_MAX_ROWS)
 
 tracking-server: $(STAMP) ## a shared MLflow tracking server on 127.0.0.1 (MLFLOW_PORT, default 5000); docs/tracking.md: PostgreSQL + S3
+	$(NO_CONFIG)
 	$(VENV)/bin/mlflow server --backend-store-uri "sqlite:///$(CURDIR)/mlflow-server.db" \
 	  --artifacts-destination "$(CURDIR)/mlartifacts-server" --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 bench: $(STAMP) ## run the benchmarks (benchmarks/*.py) and print their figures; BENCH=name for one
+	$(NO_CONFIG)
 	$(PY) -m benchmarks $(BENCH)
 
 ui: $(STAMP) ## start the MLflow UI on http://127.0.0.1:5000 (MLFLOW_PORT=) against the same store
+	$(NO_CONFIG)
 	$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" --host 127.0.0.1 --port $(MLFLOW_PORT)
 
-clean: ## remove the virtual environment and caches (keeps models and mlflow.db)
-	rm -rf $(VENV) .pytest_cache reports
-	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+clean: ## delete .venv, .pytest_cache and __pycache__ folders only: never models/, mlflow.db, mlartifacts/ or any output
+	$(NO_CONFIG)
+	rm -rf $(VENV) .pytest_cache
+	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +

@@ -10,9 +10,10 @@ import json
 import sys
 from pathlib import Path
 
+from pipeline.cli_inference import inference_commands, overwrite_option
+
 DEFAULT_CONFIG = "configs/base.yaml"
 TRAIN_CONFIG = "configs/finetune.yaml"
-DEFAULT_MODEL = "models/finetune-minilm"  # the folder `make train` writes (configs/finetune.yaml's name)
 
 
 def _config(args: argparse.Namespace):
@@ -24,7 +25,7 @@ def _config(args: argparse.Namespace):
 def cmd_validate(args: argparse.Namespace) -> int:
     from pipeline.data.validate import load_extra_corpora, validate
 
-    config = _config(args)
+    config = _full_config(args)
     records, issues = validate(config)
     for issue in issues:
         print(issue, file=sys.stderr)
@@ -43,12 +44,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     from pipeline.data.stats import corpus_stats, format_stats, write_json_atomic
     from pipeline.data.validate import load_records
+    from pipeline.files import refuse_existing
 
-    config = _config(args)
+    config = _full_config(args)
+    if args.output:
+        refuse_existing(args.output, args.overwrite, "statistics file")
     stats = corpus_stats(load_records(config), config.task)
     print(format_stats(stats, config.task))
-    out = write_json_atomic(stats, args.output)
-    print(f"\nwritten to {out}")
+    if args.output:
+        print(f"\nwritten to {write_json_atomic(stats, args.output)}")
     return 0
 
 
@@ -134,7 +138,7 @@ def _full_config(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> int:
     from pipeline.experiments.train import train
 
-    train(_full_config(args))
+    train(_full_config(args), overwrite=args.overwrite)
     return 0
 
 
@@ -155,7 +159,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from pipeline.experiments.sweep import run_sweep
 
-    run_sweep(args.config, _overrides(args.set), n_trials=args.trials, output=args.output)
+    run_sweep(args.config, _overrides(args.set), n_trials=args.trials, output=args.output, overwrite=args.overwrite)
     return 0
 
 
@@ -166,53 +170,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_predict_spark(args: argparse.Namespace) -> int:
-    from pipeline.inference.spark import predict_spark
-
-    predict_spark(args.input, args.output, args.model, args.master)
-    return 0
-
-
-def cmd_predict(args: argparse.Namespace) -> int:
-    import logging
-
-    from pipeline.inference.predict import run_predict
-
-    # Warnings about the input (an empty file, replaced bytes) go to stderr as they happen.
-    logging.basicConfig(format="warning: %(message)s", level=logging.WARNING, stream=sys.stderr)
-    result = run_predict(
-        args.input,
-        args.output,
-        args.model,
-        report_dir=args.report,
-        encoding_errors=args.encoding_errors,
-        batch_size=args.batch_size,
-        task=args.task,
-    )
-    stats = result.stats
-    if stats.documents and not stats.pairs:
-        print(f"no actor of the model's task is mentioned in {args.input}: the output is empty", file=sys.stderr)
-    notes = [
-        f"{n} {what}"
-        for n, what in (
-            (stats.truncated, "pairs truncated (long sentences)"),
-            (stats.encoding_replaced, "documents with replaced bytes"),
-            (stats.empty_documents, "empty documents"),
-        )
-        if n
-    ]
-    print(f"{stats.line()} -> {result.output}" + (f"; {', '.join(notes)}" if notes else ""))
-    if result.report_files:
-        print(f"report: {', '.join(str(p) for p in result.report_files)}")
-    return 0
-
-
 def _corpus_commands(add) -> None:
     p = add("validate", cmd_validate, "validate the corpus against the task config and the articles")
     p.add_argument("--config", default=DEFAULT_CONFIG)
+    _set_option(p)
     p = add("stats", cmd_stats, "label counts per target x label, per actor and per document")
     p.add_argument("--config", default=DEFAULT_CONFIG)
-    p.add_argument("--output", default="reports/stats.json", help="where the JSON counts are written")
+    _set_option(p)
+    p.add_argument("--output", default=None, help="also write the counts as JSON to this file")
+    overwrite_option(p)
     p = add("segment", cmd_segment, "print the sentences of text files as JSONL")
     p.add_argument("files", nargs="+")
     p = add("scaffold", cmd_scaffold, "write an annotation skeleton for a folder of articles")
@@ -224,6 +190,16 @@ def _corpus_commands(add) -> None:
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("--config", default=DEFAULT_CONFIG)
+
+
+def _set_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set training.epochs=3 (repeatable)",
+    )
 
 
 def _experiment_commands(add) -> None:
@@ -241,13 +217,9 @@ def _experiment_commands(add) -> None:
     ):
         p = add(name, func, help)
         p.add_argument("--config", default=TRAIN_CONFIG)
-        p.add_argument(
-            "--set",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="override a config key, e.g. --set training.epochs=3 (repeatable)",
-        )
+        _set_option(p)
+        if name in ("train", "sweep"):
+            overwrite_option(p)
         if name == "sweep":
             p.add_argument("--trials", type=int, default=None, help="number of trials (default: sweep.n_trials)")
             p.add_argument(
@@ -263,50 +235,6 @@ def _experiment_commands(add) -> None:
             )
 
 
-def _inference_commands(add) -> None:
-    p = add(
-        "predict-spark", cmd_predict_spark, "score (text, actor, target) rows on Spark through mlflow.pyfunc.spark_udf"
-    )
-    p.add_argument("--input", required=True, help="JSONL or Parquet with text, actor, target columns")
-    p.add_argument("--output", required=True, help="Parquet folder to write")
-    p.add_argument(
-        "--model", default="models/finetune-minilm", help="model folder, runs:/<run_id>/model or models:/<name>@<alias>"
-    )
-    p.add_argument("--master", default="local[*]", help="Spark master URL (default local[*])")
-    p = add("predict", cmd_predict, "stance of every mentioned actor on every target in new articles")
-    p.add_argument(
-        "--input",
-        required=True,
-        help="a folder of .txt files, a .jsonl or a .csv (a 'text' column; optional doc_id, date, title)",
-    )
-    p.add_argument("--output", required=True, help="predictions file: .jsonl or .csv (written whole or not at all)")
-    p.add_argument(
-        "--model",
-        default=DEFAULT_MODEL,
-        help=f"model folder, runs:/<run_id>/model or models:/<name>@<alias> (default: {DEFAULT_MODEL})",
-    )
-    p.add_argument(
-        "--report",
-        default=None,
-        metavar="DIR",
-        help="also write the stance report (counts, evidence, heatmap, DNA export) into DIR",
-    )
-    p.add_argument(
-        "--encoding-errors",
-        choices=["strict", "replace"],
-        default="strict",
-        help="invalid UTF-8: stop with the file and byte offset (strict), or decode with U+FFFD and "
-        "flag the document's predictions encoding_replaced (replace)",
-    )
-    p.add_argument("--batch-size", type=int, default=256, help="pairs classified per batch (memory stays flat)")
-    p.add_argument(
-        "--task",
-        default=None,
-        help="a task file (actors with aliases, targets with wording) to use instead of the model's own; "
-        "its labels must be the model's (the model reads actor names and target wordings)",
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stance", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -318,26 +246,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     _corpus_commands(add)
     _experiment_commands(add)
-    _inference_commands(add)
+    inference_commands(add)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pipeline import process
     from pipeline.config import ConfigError
     from pipeline.data.corpus import CorpusError
     from pipeline.data.datasets import SplitError
     from pipeline.data.documents import InputFileError
     from pipeline.experiments.sweep import SweepError
     from pipeline.experiments.tracking import TrackingError
+    from pipeline.files import OutputPathError
     from pipeline.inference.records import OutputFileError
     from pipeline.inference.spark import SparkInputError
     from pipeline.models.encoders import ModelLoadError
     from pipeline.models.inputs import InputError
 
     args = build_parser().parse_args(argv)
+    process.handle_stop_signals()
     try:
         return args.func(args)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (process.Terminated)
+        print(
+            f"error: stopped by {process.signal_name(exc)}; its MLflow run (if any) is marked KILLED and "
+            "temporary files and partial outputs are removed",
+            file=sys.stderr,
+        )
+        return process.exit_code(exc)
     except (
+        OutputPathError,
         ConfigError,
         CorpusError,
         SplitError,

@@ -86,3 +86,37 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+class OutputPathError(ValueError):
+    """An output path that is taken (and not to be overwritten) or cannot be written."""
+
+
+def check_writable(path: str | Path, what: str = "output") -> Path:
+    """Fail now, before any work, if ``path`` cannot be written: its nearest existing folder must
+    be a writable folder (missing folders below it are created when writing)."""
+    path = Path(path)
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputPathError(f"cannot write the {what} {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputPathError(f"cannot write the {what} {path}: no write permission in {parent}")
+    return path
+
+
+def refuse_existing(path: str | Path, overwrite: bool, what: str = "output file", folder: bool = False) -> Path:
+    """Refuse a ``path`` that exists unless ``overwrite`` (the caller then swaps the new one in at the
+    end); either way, check now that it can be written and is of the right kind."""
+    path = Path(path)
+    if path.exists():
+        if not overwrite:
+            raise OutputPathError(
+                f"{path} exists ({what}); pass --overwrite (make: OVERWRITE=1) to replace it "
+                "once the new one is complete"
+            )
+        if path.is_dir() != folder:
+            found, expected = ("a folder", "a file") if path.is_dir() else ("a file", "a folder")
+            raise OutputPathError(f"{path} is {found}, expected {expected} ({what})")
+    return check_writable(path, what)

@@ -9,7 +9,17 @@ from tests.conftest import ROOT
 
 PACKAGE = ROOT / "pipeline"
 # Lower stages first; a module may import its own stage and the ones below it.
-STAGES = {"config": 0, "metrics": 0, "files": 0, "data": 1, "models": 2, "experiments": 3, "inference": 4, "cli": 5}
+STAGES = {
+    "config": 0,
+    "metrics": 0,
+    "files": 0,
+    "process": 0,
+    "data": 1,
+    "models": 2,
+    "experiments": 3,
+    "inference": 4,
+    "cli": 5,
+}
 
 
 def module_name(path: Path) -> str:

@@ -127,7 +127,10 @@ def test_champion_moves_only_on_a_better_f_avg_on_the_same_split(mlflow_store, t
 
 def test_evaluate_before_training_says_to_train(mlflow_store, tmp_path, tiny_model_dir):
     config = cfg("configs/finetune.yaml", tmp_path, tiny_model_dir)
-    with pytest.raises(ModelLoadError, match=r"no trained model at .*finetune-minilm: run `make train` first"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"no trained model at .*finetune-minilm \(the config.s models_dir/name\): train it with `make train`",
+    ):
         evaluate(config)
     with pytest.raises(ModelLoadError, match="is not a saved stance model"):
         evaluate(config, str(tmp_path))
@@ -238,4 +241,4 @@ def test_cli_reports_bad_config_and_missing_model(tmp_path, mlflow_store):
         capture_output=True,
         text=True,
     )
-    assert res.returncode == 1 and "run `make train` first" in res.stderr
+    assert res.returncode == 1 and "train it with `make train`" in res.stderr

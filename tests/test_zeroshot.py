@@ -14,7 +14,7 @@ import pytest
 from pipeline.config import ConfigError, load_config
 from pipeline.data.datasets import build_dataset
 from pipeline.models.encoders import ModelLoadError
-from pipeline.models.inputs import rows_of
+from pipeline.models.inputs import InputError, rows_of
 from pipeline.models.registry import build_model, load_model
 from tests.conftest import build_tiny_transformer, tiny_overrides, write_yaml
 
@@ -257,9 +257,10 @@ def test_empty_sentence_and_unmatched_actor_are_none_not_a_crash(tmp_path, tiny_
     rows = [
         {"text": "", "actor": "macron", "target": "concessions"},
         {"text": "   ", "actor": "macron", "target": "concessions"},
-        {"text": None, "actor": "biden", "target": "integrity"},
     ]
-    assert model.predict_proba(rows).tolist() == [[0.0, 0.0, 1.0]] * 3
+    assert model.predict_proba(rows).tolist() == [[0.0, 0.0, 1.0]] * 2
+    with pytest.raises(InputError, match="row 2: field 'text' must be a string, found null"):  # null is not empty
+        model.predict_proba([*rows, {"text": None, "actor": "biden", "target": "integrity"}])
     gated = build_model(nli_config(tmp_path, tiny_nli_dir))
     unmatched = {"text": "The alliance of Nordic states met.", "actor": "draghi", "target": "integrity"}
     assert [p["label"] for p in gated.predict([unmatched, UNMENTIONED])] == ["none", "none"]

@@ -31,12 +31,11 @@ def cross_validate(config: Config) -> dict[str, float]:
     pooled_pred: list[str] = []
     pooled_target: list[str] = []
     start = time.time()
-    with mlflow.start_run(run_name=f"cv-{config.name}") as parent, tracking.failing_run_marked():
-        mlflow.set_tags(tracking.run_tags(config, "cv"))
+    with tracking.run(f"cv-{config.name}", tracking.run_tags(config, "cv")) as parent:
         tracking.log_params(config)
         for i, fold in enumerate(folds):
-            with mlflow.start_run(run_name=f"cv-{config.name}-fold{i}", nested=True):
-                mlflow.set_tags(tracking.run_tags(config, "cv-fold") | {"fold": str(i)})
+            fold_tags = tracking.run_tags(config, "cv-fold") | {"fold": str(i)}
+            with tracking.run(f"cv-{config.name}-fold{i}", fold_tags, nested=True):
                 model = build_model(config)
                 model.fit(fold["train"], fold.get("dev"), on_epoch=tracking.epoch_logger())
                 metrics, probs = score(model, fold["test"], config)

@@ -34,7 +34,7 @@ import numpy as np
 import yaml
 
 from pipeline.config import Config, ConfigError, SweepParam, load_config, nest_dotted, with_overrides
-from pipeline.files import write_atomic
+from pipeline.files import refuse_existing, write_atomic
 
 PRUNED = "PRUNED"
 
@@ -186,8 +186,8 @@ def _objective(config: Config, train, dev):
         cfg = with_overrides(config, params)
         shown = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in params.items())
         print(f"trial {trial.number}: {shown}", flush=True)
-        with mlflow.start_run(run_name=f"sweep-{config.name}-trial{trial.number:03d}", nested=True):
-            mlflow.set_tags(tracking.run_tags(cfg, "sweep-trial") | {"trial": str(trial.number)})
+        trial_tags = tracking.run_tags(cfg, "sweep-trial") | {"trial": str(trial.number)}
+        with tracking.run(f"sweep-{config.name}-trial{trial.number:03d}", trial_tags, nested=True):
             tracking.log_params(cfg)
             t0 = time.time()
             model = build_model(cfg)
@@ -288,8 +288,10 @@ def run_sweep(
     overrides: dict[str, Any] | None = None,
     n_trials: int | None = None,
     output: str | Path | None = None,
+    overwrite: bool = False,
 ) -> SweepResult:
-    """Search the recipe on dev: a parent MLflow run, one child run per trial; writes the best config."""
+    """Search the recipe on dev: a parent MLflow run, one child run per trial; writes the best config
+    (an existing file only with ``overwrite``, checked before the first trial)."""
     import mlflow
 
     from pipeline.data.datasets import build_dataset
@@ -301,7 +303,7 @@ def run_sweep(
     s = config.sweep
     check_space(config_path, config)
     n_trials = n_trials or s.n_trials
-    out = Path(output or s.output or default_output(config_path))
+    out = refuse_existing(output or s.output or default_output(config_path), overwrite, "best config file")
     tracking.setup(config)
     dd = build_dataset(config)
     if "dev" not in dd or not len(dd["dev"]):
@@ -317,8 +319,7 @@ def run_sweep(
         f"of {len(dd['train'])} examples, dev {len(dev)}; pruner {s.pruner}",
         flush=True,
     )
-    with mlflow.start_run(run_name=f"sweep-{config.name}") as parent, tracking.failing_run_marked():
-        mlflow.set_tags(tracking.run_tags(config, "sweep"))
+    with tracking.run(f"sweep-{config.name}", tracking.run_tags(config, "sweep")) as parent:
         tracking.log_params(config)
         mlflow.log_params(
             {f"sweep.{k}": str(v) for k, v in s.model_dump(exclude={"space"}).items()}

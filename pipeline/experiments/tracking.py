@@ -17,10 +17,13 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline import process
 from pipeline.config import Config, TaskConfig
 from pipeline.models.registry import model_source
 
 DEFAULT_DB = "mlflow.db"
+# MLflow 3 opens an experiment without this tag on its GenAI (traces) overview; with it, on the runs table.
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def tracking_uri(config: Config | None = None) -> str:
@@ -70,7 +73,11 @@ def is_main_process() -> bool:
 
 
 def setup(config: Config) -> str:
-    """Point MLflow at the store and select (or create) the corpus's experiment."""
+    """Point MLflow at the store and select (or create) the corpus's experiment.
+
+    Opening the store also tidies what a killed process (SIGKILL, a power cut) left: its
+    runs still RUNNING are marked FAILED, and its scratch folders are removed.
+    """
     import mlflow
 
     uri = tracking_uri(config)
@@ -78,13 +85,45 @@ def setup(config: Config) -> str:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(uri)
     name = experiment_name(config)
-    if mlflow.get_experiment_by_name(name) is None:
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
         location = None
         if uri.startswith("sqlite:"):  # keep artefacts beside the database, not wherever the cwd is
             location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" / name).resolve().as_uri()
-        mlflow.create_experiment(name, artifact_location=location)
+        mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS)
     mlflow.set_experiment(name)
+    if experiment is not None and any(k not in experiment.tags for k in EXPERIMENT_TAGS):
+        mlflow.set_experiment_tags(EXPERIMENT_TAGS)  # an experiment made before the tag existed
+    reap_orphaned_runs()
+    process.clean_scratch()
     return uri
+
+
+def reap_orphaned_runs() -> list[str]:
+    """Mark FAILED the RUNNING runs whose process (host and pid tags) is gone; return their ids.
+
+    Only this host's processes can be checked; runs of other hosts, and runs without the
+    tags (logged by other tools), are left alone.
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    running = mlflow.search_runs(
+        search_all_experiments=True, filter_string="attributes.status = 'RUNNING'", output_format="list"
+    )
+    reaped = []
+    for run in running:
+        tags = run.data.tags
+        if "pid" not in tags or process.is_alive(tags.get("host"), tags.get("pid"), tags.get("pid_start")):
+            continue
+        client.set_tag(
+            run.info.run_id, "error", f"process {tags['pid']} on {tags['host']} ended without closing the run (killed)"
+        )
+        client.set_terminated(run.info.run_id, status="FAILED")
+        reaped.append(run.info.run_id)
+    if reaped:
+        print(f"marked FAILED {len(reaped)} run(s) left RUNNING by a killed process: {', '.join(reaped)}", flush=True)
+    return reaped
 
 
 def git_commit() -> str:
@@ -118,6 +157,17 @@ def run_tags(config: Config, kind: str) -> dict[str, str]:
         "corpus": config.data.corpus,
         "config_name": config.name,
     }
+
+
+@contextmanager
+def run(run_name: str, tags: dict[str, str] | None = None, nested: bool = False) -> Iterator[Any]:
+    """``mlflow.start_run`` that records this process (host, pid) and ends the run with its reason
+    on any error: FAILED, or KILLED for Ctrl-C and stop signals (``failing_run_marked``)."""
+    import mlflow
+
+    tags = {**(tags or {}), **process.identity()}
+    with mlflow.start_run(run_name=run_name, nested=nested, tags=tags) as active, failing_run_marked():
+        yield active
 
 
 def log_params(config: Config) -> None:
@@ -215,18 +265,21 @@ def run_id_of_model_uri(uri: str) -> str | None:
 
 @contextmanager
 def failing_run_marked() -> Iterator[None]:
-    """Mark the active run FAILED with the error text if the block raises."""
+    """End the active run with the reason if the block raises: KILLED with ``error`` = "stopped by
+    SIGTERM" (or SIGINT, SIGHUP) for a stop signal, else FAILED with the error text and traceback."""
     import mlflow
 
     try:
         yield
     except BaseException as exc:
-        run = mlflow.active_run()
-        if run is not None:
-            message = f"{type(exc).__name__}: {exc}"
-            mlflow.set_tag("error", message[:5000])
-            mlflow.log_text(traceback.format_exc(), "error.txt")
-            mlflow.end_run(status="FAILED")
+        if mlflow.active_run() is not None:
+            if isinstance(exc, KeyboardInterrupt):
+                mlflow.set_tag("error", f"stopped by {process.signal_name(exc)}")
+                mlflow.end_run(status="KILLED")
+            else:
+                mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:5000])
+                mlflow.log_text(traceback.format_exc(), "error.txt")
+                mlflow.end_run(status="FAILED")
         raise
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.data.documents import EncodingErrors, read_documents
+from pipeline.files import refuse_existing
 from pipeline.inference.classifier import DEFAULT_BATCH_SIZE, StanceClassifier
 from pipeline.inference.records import PredictionWriter, PredictStats, output_format
 
@@ -29,8 +30,12 @@ def run_predict(
     batch_size: int = DEFAULT_BATCH_SIZE,
     classifier: StanceClassifier | None = None,
     task: str | Path | None = None,
+    overwrite: bool = False,
 ) -> PredictResult:
     """Stream the documents of ``input_path`` through the model into ``output_path``.
+
+    An existing output file or report folder is refused unless ``overwrite``; either way the
+    outputs appear whole, and only once every prediction (and the report) is written.
 
     A progress bar (tqdm) shows on stderr only when stderr is a terminal and only after
     the first two seconds, so short runs and logs stay clean.
@@ -40,6 +45,9 @@ def run_predict(
     from pipeline.inference.report import StanceReport
 
     output_format(output_path)  # fail before the model loads
+    refuse_existing(output_path, overwrite, "predictions file")
+    if report_dir is not None:
+        refuse_existing(report_dir, overwrite, "report folder", folder=True)
     clf = classifier or StanceClassifier.load(model_uri, task)
     start = time.perf_counter()  # after loading: the figures are about classifying
     documents = read_documents(input_path, encoding_errors)  # checks the input before any output exists
@@ -53,6 +61,7 @@ def run_predict(
             writer.write(pred)
             if report is not None:
                 report.add(pred)
+        # Inside the block: the predictions file is renamed into place only if the report is written too.
+        files = report.write(report_dir, clf.uri or model_uri) if report is not None else []
     stats.seconds = time.perf_counter() - start
-    files = report.write(report_dir, clf.uri or model_uri) if report is not None else []
     return PredictResult(Path(output_path), stats, files)

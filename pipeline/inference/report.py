@@ -36,7 +36,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from pipeline.config import TaskConfig
-from pipeline.files import write_atomic
+from pipeline.files import atomic_dir
 from pipeline.inference.records import Prediction
 
 FILES = ("stance_counts.csv", "evidence.csv", "report.md", "heatmap.png", "dna.csv")
@@ -228,9 +228,9 @@ class StanceReport:
         return "\n".join(lines)
 
     def write(self, folder: str | Path, model_uri: str = "") -> list[Path]:
-        """Write the report files (see the module docstring) into ``folder``."""
+        """Write the report files (see the module docstring) into ``folder``, whole: they are written
+        into a temporary folder beside it, which replaces ``folder`` when complete."""
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         labels = self.task.labels
         count_cols = ["actor", "actor_name", "target", "target_name", *labels, "pairs", "net_score"]
         evidence_cols = [
@@ -259,13 +259,14 @@ class StanceReport:
         ]
         png = io.BytesIO()
         self.heatmap().savefig(png, format="png", dpi=150)
-        return [
-            write_atomic(folder / "stance_counts.csv", _csv_bytes(count_cols, self.table())),
-            write_atomic(folder / "evidence.csv", _csv_bytes(evidence_cols, self.evidence())),
-            write_atomic(folder / "report.md", self.markdown(model_uri).encode("utf-8")),
-            write_atomic(folder / "heatmap.png", png.getvalue()),
-            write_atomic(
-                folder / "dna.csv",
-                _csv_bytes(["actor", "concept", "agreement", "date", "doc_id", "sentence_id"], dna_rows),
-            ),
-        ]
+        files = {
+            "stance_counts.csv": _csv_bytes(count_cols, self.table()),
+            "evidence.csv": _csv_bytes(evidence_cols, self.evidence()),
+            "report.md": self.markdown(model_uri).encode("utf-8"),
+            "heatmap.png": png.getvalue(),
+            "dna.csv": _csv_bytes(["actor", "concept", "agreement", "date", "doc_id", "sentence_id"], dna_rows),
+        }
+        with atomic_dir(folder) as tmp:
+            for name, data in files.items():
+                (tmp / name).write_bytes(data)
+        return [folder / name for name in files]

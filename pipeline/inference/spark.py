@@ -8,7 +8,6 @@ serves ``models/<name>``, ``runs:/<id>/model`` and ``models:/<name>@<alias>``.
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -92,29 +91,39 @@ def score_frame(df, udf):
     return scored.select("*", "_prediction.*").drop("_prediction")
 
 
-def predict_spark(input_path: str, output_path: str, model: str, master: str = "local[*]") -> dict:
-    """Read JSONL or Parquet, score every row, write Parquet (to a temp folder, then renamed)."""
+def predict_spark(
+    input_path: str, output_path: str, model: str, master: str = "local[*]", overwrite: bool = False
+) -> dict:
+    """Read JSONL or Parquet, score every row, write a Parquet folder whole: into a temporary folder
+    beside ``output_path``, which replaces it at the end. An existing output is refused unless
+    ``overwrite``; nothing is deleted before the new output is complete."""
+    from pipeline.files import refuse_existing, replace_dir
+    from pipeline.process import clean_scratch, remove_scratch, scratch_dir
+
     source = Path(input_path)
     if not source.exists():
         raise SparkInputError(f"input {source} does not exist")
-    out = Path(output_path)
+    out = refuse_existing(output_path, overwrite, "Parquet output folder", folder=True)
     start = time.time()
     spark = spark_session(master)
-    with tempfile.TemporaryDirectory(prefix="stance-spark-") as tmp:
-        uri, labels = mlflow_model_uri(model, Path(tmp))
-        if source.suffix in (".jsonl", ".json"):
-            df = spark.read.json(str(source))
-        elif source.suffix == ".parquet" or source.is_dir():
-            df = spark.read.parquet(str(source))
-        else:
-            raise SparkInputError(f"{source}: expected a .jsonl or .parquet input")
-        check_columns(df, str(source))
-        scored = score_frame(df, stance_udf(spark, uri, labels))
-        staging = out.with_name(f".{out.name}.tmp-{int(start)}")
-        scored.write.mode("overwrite").parquet(str(staging))
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        staging.rename(out)
+    staging_root = out.absolute().parent / ".staging"
+    clean_scratch(staging_root)
+    staging = scratch_dir("spark", root=staging_root)
+    try:
+        with tempfile.TemporaryDirectory(prefix="stance-spark-") as tmp:
+            uri, labels = mlflow_model_uri(model, Path(tmp))
+            if source.suffix in (".jsonl", ".json"):
+                df = spark.read.json(str(source))
+            elif source.suffix == ".parquet" or source.is_dir():
+                df = spark.read.parquet(str(source))
+            else:
+                raise SparkInputError(f"{source}: expected a .jsonl or .parquet input")
+            check_columns(df, str(source))
+            scored = score_frame(df, stance_udf(spark, uri, labels))
+            scored.write.mode("overwrite").parquet(str(staging / out.name))
+            replace_dir(staging / out.name, out)
+    finally:
+        remove_scratch(staging)
     rows = spark.read.parquet(str(out)).count()
     seconds = time.time() - start
     print(f"scored {rows} rows on {master} in {seconds:.1f}s ({rows / seconds:.0f} rows/s) -> {out}")

@@ -59,6 +59,12 @@ def rows_of(dataset) -> list[Row]:
     ]
 
 
+def _shown(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):  # JSON null; NaN in a DataFrame
+        return "null"
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
 def as_rows(rows, task: TaskConfig, formatter: "InputFormatter | None" = None) -> list[Row]:
     """Accept Row objects, dicts, or a pandas DataFrame with text/actor/target columns.
 
@@ -78,8 +84,10 @@ def as_rows(rows, task: TaskConfig, formatter: "InputFormatter | None" = None) -
             missing = [c for c in ("text", "actor", "target") if c not in row]
             if missing:
                 raise InputError(f"row {i}: missing field(s) {missing}; expected text, actor, target")
-            text = row["text"]
-            r = Row("" if text is None else str(text), str(row["actor"]), str(row["target"]))
+            for field in ("text", "actor", "target"):
+                if not isinstance(row[field], str):
+                    raise InputError(f"row {i}: field {field!r} must be a string, found {_shown(row[field])}")
+            r = Row(row["text"], row["actor"], row["target"])
         if r.actor not in actors and r.actor_name is None:
             raise InputError(f"row {i}: unknown actor {r.actor!r}; the model knows {sorted(actors)}")
         if r.target not in targets and r.wording is None:

@@ -8,12 +8,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import tempfile
+from pathlib import Path
 import time
 from typing import Any
 
 import numpy as np
 
+from pipeline.process import remove_scratch, scratch_dir
 from pipeline.config import Config, TrainingConfig
 from pipeline.models.base import EpochHook, StanceModel, class_weights
 from pipeline.models.encoders import ModelLoadError, load_hf, padded_batches, resolve_base_model
@@ -171,7 +172,7 @@ class TransformerModel(StanceModel):
         callbacks = [_epoch_callback(on_epoch)] if on_epoch else []
         if use_dev and t.early_stopping_patience > 0:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
-        workdir = tempfile.mkdtemp(prefix="stance-train-")
+        workdir = str(scratch_dir("train"))  # checkpoints: removed below, or by the next run if we are killed
         trainer = _weighted_trainer(weights)(
             model=self.model, args=self._arguments(workdir, len(train_ds), use_dev), train_dataset=train_ds,
             eval_dataset=dev_ds, processing_class=self.tokenizer, data_collator=DataCollatorWithPadding(self.tokenizer),
@@ -182,7 +183,7 @@ class TransformerModel(StanceModel):
         try:
             trainer.train()
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            remove_scratch(Path(workdir))
         self.model = trainer.model
         self.model.eval()
         history = {
