@@ -69,3 +69,22 @@ def test_every_real_actor_is_shown_on_both_sides_of_some_target(lines):
 def test_the_default_model_trains_on_it_and_evaluates_on_seeds_only():
     config = load_config(ROOT / "configs/finetune.yaml")
     assert [e.annotations for e in config.data.extra_train] == ["data/synthetic/synthetic.jsonl"]
+
+
+def test_each_agreement_round_in_agreement_md_is_what_the_files_give():
+    from pipeline.data.agreement import agreement_files
+
+    task = load_config("configs/synthetic-corpus.yaml").task
+    text = (ROOT / "data/synthetic/agreement/AGREEMENT.md").read_text(encoding="utf-8")
+    stated = re.findall(
+        r"^\| \(sentence, actor, target\) pairs \| (\d+) \|\n\| observed agreement \| ([\d.]+) \|\n"
+        r"\| \*\*Cohen's kappa\*\* \| \*\*([\d.]+)\*\* \|",
+        text,
+        re.MULTILINE,
+    )
+    folder = ROOT / "data/synthetic/agreement"
+    rounds = [("annotator1.jsonl", "annotator2.jsonl"), ("round2-annotator1.jsonl", "round2-annotator2.jsonl")]
+    assert len(stated) == len(rounds)
+    for (a, b), (n, observed, kappa) in zip(rounds, stated):
+        result = agreement_files(folder / a, folder / b, task)
+        assert (result.n_items, f"{result.observed:.3f}", f"{result.kappa:.3f}") == (int(n), observed, kappa)
