@@ -1,9 +1,11 @@
 """This process, as the commands see it: stop signals, who we are, and our scratch folders.
 
-- ``SIGTERM`` (what ``timeout``, a CI cancel and ``docker stop`` send) and ``SIGHUP`` raise
-  ``Terminated``, a ``KeyboardInterrupt``: the code that already cleans up after Ctrl-C (an
-  MLflow run ended with its reason, staging folders and partial files removed, optuna's
-  trial marked failed) does the same for them.
+- ``SIGTERM`` (what ``timeout``, a CI cancel and ``docker stop`` send), ``SIGHUP`` and Ctrl-C's
+  ``SIGINT`` raise ``Terminated``, a ``KeyboardInterrupt``: the code that cleans up after one
+  (an MLflow run ended with its reason, staging folders and partial files removed, optuna's
+  trial marked failed) does it for all. Never inside a ``__del__``, where Python would drop
+  it: there the stop is recorded, and the next ``check_stop()`` (every training step, every
+  prediction) raises it.
 - ``identity()`` is recorded on MLflow runs (host, pid, process start time), so a later
   command can tell a run whose process was killed with ``SIGKILL`` from one still going.
 - Scratch folders (Trainer checkpoints) live under a project-owned path, ``.stance-tmp/``
@@ -22,25 +24,43 @@ import tempfile
 from pathlib import Path
 
 SCRATCH_ENV = "STANCE_TMPDIR"
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Terminated(KeyboardInterrupt):
-    """A stop signal other than Ctrl-C (SIGTERM, SIGHUP), raised where the program was."""
+    """A stop signal (SIGINT, SIGTERM, SIGHUP), raised where the program was."""
 
     def __init__(self, signum: int):
         self.signum = signum
         super().__init__(f"stopped by {signal.Signals(signum).name}")
 
 
+_stop_requested: int | None = None
+
+
 def _raise_terminated(signum, frame) -> None:
-    for sig in STOP_SIGNALS:  # a second signal must not interrupt the clean-up of the first
-        signal.signal(sig, signal.SIG_IGN)
+    global _stop_requested
+    _stop_requested = signum
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":  # raised there, it would be printed and dropped:
+            return  # the next check_stop() raises it instead
+        frame = frame.f_back
     raise Terminated(signum)
 
 
+def check_stop() -> None:
+    """Raise ``Terminated`` if a stop signal came: long loops call it, so a stop whose exception
+    landed where it was swallowed (in a ``__del__``, say) still stops the program."""
+    if _stop_requested is not None:
+        raise Terminated(_stop_requested)
+
+
 def handle_stop_signals() -> None:
-    """Turn SIGTERM and SIGHUP into ``Terminated`` in the main thread (call once, at start)."""
+    """Turn SIGINT, SIGTERM and SIGHUP into ``Terminated`` in the main thread (call once, at start).
+
+    SIGINT too: Python's own handler raises KeyboardInterrupt wherever the program is, and
+    inside a ``__del__`` it is printed and dropped, and the program runs on.
+    """
     for sig in STOP_SIGNALS:
         signal.signal(sig, _raise_terminated)
 

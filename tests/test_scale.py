@@ -111,27 +111,16 @@ def test_predict_spark_reads_jsonl_and_writes_parquet(tiny_saved, pairs, tmp_pat
 
 
 def test_rest_serving_answers_like_direct_predict(mlflow_store, tmp_path, tiny_model_dir, pairs):
+    """`make serve`'s command: MLflow's scoring server with the row limit; bounded requests, loopback only."""
     config = load_config("configs/tfidf.yaml", tiny_overrides(tmp_path, tiny_model_dir))
     result = train(config)
     port = free_port()
     proc = subprocess.Popen(
-        [
-            str(VENV_BIN / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            "models:/stance-ukraine-seeds/1",
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
+        [sys.executable, "-m", "pipeline", "serve", "--model", "models:/stance-ukraine-seeds/1"]
+        + ["--host", "127.0.0.1", "--port", str(port), "--max-rows", "10", "--timeout", "30"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=os.environ | {"PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"},  # it runs `uvicorn`
     )
     try:
         wait_for(f"http://127.0.0.1:{port}/ping", proc)
@@ -142,7 +131,16 @@ def test_rest_serving_answers_like_direct_predict(mlflow_store, tmp_path, tiny_m
         direct = load_model(result.model_dir).predict(records)
         assert [p["label"] for p in body["predictions"]] == [d["label"] for d in direct]
         assert body["predictions"][0]["prob_none"] == pytest.approx(direct[0]["probs"]["none"], abs=1e-6)
+        split = {
+            "columns": ["text", "actor", "target"],
+            "data": [[r["text"], r["actor"], r["target"]] for r in records],
+        }
+        status, body = post(url, json.dumps({"dataframe_split": split}).encode())
+        assert status == 200 and len(body["predictions"]) == 8
 
+        status, body = post(url, json.dumps({"dataframe_records": records + records[:3]}).encode())  # 11 rows
+        assert status == 413
+        assert body["message"].startswith("11 rows in one request; the limit is 10 rows per request")
         status, body = post(url, b"{not json")
         assert 400 <= status < 500 and body.get("message")
         bad_actor = [{**records[0], "actor": "merkel"}]
@@ -151,6 +149,11 @@ def test_rest_serving_answers_like_direct_predict(mlflow_store, tmp_path, tiny_m
         bad_target = [{**records[0], "target": "nato"}]
         status, body = post(url, json.dumps({"dataframe_records": bad_target}).encode())
         assert 400 <= status < 500 and "unknown target 'nato'" in body["message"]
+        null_text = [records[0], {**records[1], "text": None}]
+        status, body = post(url, json.dumps({"dataframe_records": null_text}).encode())
+        assert status == 400 and "row 1: field 'text' must be a string, found null" in body["message"]
+        status, body = post(url, json.dumps({"dataframe_records": [{**records[0], "actor": 7}]}).encode())
+        assert status == 400 and "row 0: field 'actor' must be a string" in body["message"]
         status, body = post(url, json.dumps({"dataframe_records": [{"text": "x", "actor": "macron"}]}).encode())
         assert 400 <= status < 500 and "target" in body["message"]
         assert proc.poll() is None  # still serving after the bad requests

@@ -59,6 +59,12 @@ class Issue:
         return f"{where}: {self.field + ': ' if self.field else ''}{self.message}"
 
 
+def json_error(exc: json.JSONDecodeError) -> str:
+    """The parser's reason and column, "at" said once (some reasons end in it: "Invalid control character at")."""
+    at = "" if exc.msg.endswith(" at") else " at"
+    return f"not valid JSON: {exc.msg}{at} column {exc.colno}"
+
+
 @dataclass(frozen=True)
 class Label:
     actor: str
@@ -267,7 +273,7 @@ def parse_corpus(
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as exc:
-                issues.append(Issue(file, line_no, None, f"not valid JSON: {exc.msg} at column {exc.colno}"))
+                issues.append(Issue(file, line_no, None, json_error(exc)))
                 continue
             if flat is not None:
                 obj = flat(obj, line_no, file, issues)

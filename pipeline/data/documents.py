@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from pipeline.data.corpus import json_error
+
 log = logging.getLogger(__name__)
 
 EncodingErrors = Literal["strict", "replace"]
@@ -120,7 +122,7 @@ def read_jsonl(path: Path, errors: EncodingErrors = "strict") -> Iterator[Docume
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputFileError(f"{path}:{number}: not valid JSON ({exc.msg}); expected one object per line") from None
+            raise InputFileError(f"{path}:{number}: {json_error(exc)}; expected one object per line") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
             found = type(obj.get("text")).__name__ if isinstance(obj, dict) and "text" in obj else "no 'text'"
             raise InputFileError(f"{path}:{number}: expected an object with a string 'text' field, found {found}")

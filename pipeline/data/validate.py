@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pipeline.config import Config, TaskConfig, load_task
 from pipeline.data.actors import DatedMatchers
-from pipeline.data.corpus import CorpusError, Issue, Record, _type_name, parse_corpus
+from pipeline.data.corpus import CorpusError, Issue, Record, _type_name, json_error, parse_corpus
 from pipeline.data.segment import segment
 
 
@@ -90,7 +90,7 @@ def check_metadata(path: Path, documents: Path | None) -> list[Issue]:
     try:
         items = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        return [Issue(file, exc.lineno, None, f"not valid JSON: {exc.msg}")]
+        return [Issue(file, exc.lineno, None, json_error(exc))]
     if not isinstance(items, list):
         return [Issue(file, None, None, f"expected a JSON list of objects, found {_type_name(items)}")]
     issues = []
@@ -118,6 +118,8 @@ def validate(config: Config) -> tuple[list[Record], list[Issue]]:
     """Every check on the configured corpus."""
     file = config.data.annotations
     records, issues = parse_corpus(file, config.task, config.data.format, config.data.fields)
+    if not Path(file).is_file():
+        return [], issues  # one line: every check below would only repeat it
     if config.data.complete_labels:
         issues += check_labels_complete(records, config.task, file)
     if config.data.documents:

@@ -22,6 +22,7 @@ few lines of logging here.
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import tempfile
 import time
@@ -270,11 +271,19 @@ def _finish(study, config: Config, config_path: Path, out: Path, overrides: dict
     return SweepResult(run_id, float(best.value), dict(best.params), out, n_complete, n_pruned, seconds)
 
 
+def _interrupt_without_traceback(record: logging.LogRecord) -> bool:
+    """Optuna logs a trial stopped by Ctrl-C or a stop signal with a traceback: keep its one line."""
+    if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+        record.exc_info, record.exc_text = None, None
+    return True
+
+
 def _study(config: Config):
     """An Optuna study maximising dev F_avg: TPE sampler seeded by the config, its pruner."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("optuna.study._optimize").addFilter(_interrupt_without_traceback)
     return optuna.create_study(
         study_name=f"{config.name}-sweep",
         direction="maximize",

@@ -12,6 +12,7 @@ from pipeline.data.documents import EncodingErrors, read_documents
 from pipeline.files import refuse_existing
 from pipeline.inference.classifier import DEFAULT_BATCH_SIZE, StanceClassifier
 from pipeline.inference.records import PredictionWriter, PredictStats, output_format
+from pipeline.process import check_stop
 
 
 @dataclass
@@ -58,6 +59,7 @@ def run_predict(
         tqdm(documents, desc="predict", unit="doc", disable=None, delay=2, file=sys.stderr) as bar,
     ):
         for pred in clf.predict_documents(bar, batch_size, stats):
+            check_stop()
             writer.write(pred)
             if report is not None:
                 report.add(pred)

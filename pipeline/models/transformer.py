@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.process import remove_scratch, scratch_dir
+from pipeline.process import check_stop, remove_scratch, scratch_dir
 from pipeline.config import Config, TrainingConfig
 from pipeline.models.base import EpochHook, StanceModel, class_weights
 from pipeline.models.encoders import ModelLoadError, load_hf, padded_batches, resolve_base_model
@@ -58,6 +58,18 @@ def _epoch_callback(on_epoch: EpochHook):
                 on_epoch(int(round(state.epoch or 0)), figures)
 
     return EpochCallback()
+
+
+def _stop_callback():
+    """Stop at the next step once a stop signal came, even if its exception was swallowed where it
+    landed (a ``__del__`` run by the garbage collector prints and drops exceptions)."""
+    from transformers import TrainerCallback
+
+    class StopCallback(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            check_stop()
+
+    return StopCallback()
 
 
 class TransformerModel(StanceModel):
@@ -169,21 +181,22 @@ class TransformerModel(StanceModel):
         dev_ds = self._features(dev) if use_dev else None
         weights = torch.tensor(class_weights(np.asarray(train["label"]), len(self.labels), t.class_weight),
                                dtype=torch.float)
-        callbacks = [_epoch_callback(on_epoch)] if on_epoch else []
+        callbacks = [_stop_callback(), *([_epoch_callback(on_epoch)] if on_epoch else [])]
         if use_dev and t.early_stopping_patience > 0:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
-        workdir = str(scratch_dir("train"))  # checkpoints: removed below, or by the next run if we are killed
-        trainer = _weighted_trainer(weights)(
-            model=self.model, args=self._arguments(workdir, len(train_ds), use_dev), train_dataset=train_ds,
-            eval_dataset=dev_ds, processing_class=self.tokenizer, data_collator=DataCollatorWithPadding(self.tokenizer),
-            compute_metrics=self._compute_metrics() if use_dev else None, callbacks=callbacks,
-        )
-        trainer.remove_callback(PrinterCallback)
-        start = time.time()
+        workdir = scratch_dir("train")  # checkpoints: removed below, or by the next run if we are killed
         try:
+            trainer = _weighted_trainer(weights)(
+                model=self.model, args=self._arguments(str(workdir), len(train_ds), use_dev), train_dataset=train_ds,
+                eval_dataset=dev_ds, processing_class=self.tokenizer,
+                data_collator=DataCollatorWithPadding(self.tokenizer),
+                compute_metrics=self._compute_metrics() if use_dev else None, callbacks=callbacks,
+            )
+            trainer.remove_callback(PrinterCallback)
+            start = time.time()
             trainer.train()
         finally:
-            remove_scratch(Path(workdir))
+            remove_scratch(workdir)
         self.model = trainer.model
         self.model.eval()
         history = {
