@@ -124,8 +124,8 @@ bench: $(STAMP) ## run the benchmarks (benchmarks/*.py) and print their figures;
 	$(NO_CONFIG)
 	$(PY) -m benchmarks $(BENCH)
 
-ui: $(STAMP) ## start the MLflow UI on http://127.0.0.1:5000 (MLFLOW_PORT=) against the same store
-	$(NO_CONFIG)
+ui: $(STAMP) ## start the MLflow UI on http://127.0.0.1:5000 (MLFLOW_PORT=) and print the link to CONFIG's runs table
+	@echo "open $$($(PY) -m pipeline ui-link --config $(CONFIG) $(SETS) --port $(MLFLOW_PORT))"
 	$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 clean: ## delete .venv, .pytest_cache and __pycache__ folders only: never models/, mlflow.db, mlartifacts/ or any output

@@ -165,8 +165,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from pipeline.experiments.compare import compare_runs, format_runs
+    from pipeline.experiments.tracking import ui_url
 
-    print(format_runs(compare_runs(_full_config(args))))
+    config = _full_config(args)
+    print(format_runs(compare_runs(config)))
+    print(f"\nin the MLflow UI (make ui): {ui_url(config)}")
+    return 0
+
+
+def cmd_ui_link(args: argparse.Namespace) -> int:
+    from pipeline.experiments.tracking import ui_url
+
+    print(ui_url(_full_config(args), f"http://127.0.0.1:{args.port}"))
     return 0
 
 
@@ -208,6 +218,7 @@ def _experiment_commands(add) -> None:
         ("evaluate", cmd_evaluate, "evaluate a saved model on the test split and log the metrics to MLflow"),
         ("cv", cmd_cv, "grouped k-fold cross-validation: a parent MLflow run with one child run per fold"),
         ("compare", cmd_compare, "print the experiment's runs side by side, best first"),
+        ("ui-link", cmd_ui_link, "print the MLflow UI link to the experiment's runs table, metric columns shown"),
         (
             "sweep",
             cmd_sweep,
@@ -220,6 +231,8 @@ def _experiment_commands(add) -> None:
         _set_option(p)
         if name in ("train", "sweep"):
             overwrite_option(p)
+        if name == "ui-link":
+            p.add_argument("--port", type=int, default=5000)
         if name == "sweep":
             p.add_argument("--trials", type=int, default=None, help="number of trials (default: sweep.n_trials)")
             p.add_argument(

@@ -67,11 +67,11 @@ def test_train_then_evaluate_logs_everything(mlflow_store, tmp_path, tiny_model_
     assert metrics["test/f_avg_ci_low"] <= metrics["test/f_avg"] <= metrics["test/f_avg_ci_high"]
     run = client.get_run(result.run_id)  # evaluation is logged into the training run
     assert run.data.metrics["test/f_avg"] == pytest.approx(metrics["test/f_avg"])
-    artifacts = {a.path for a in client.list_artifacts(result.run_id, "test")}
+    artifacts = {a.path for folder in (None, "test") for a in client.list_artifacts(result.run_id, folder)}
     assert {
-        "test/confusion_all.png",
-        "test/confusion_concessions.png",
-        "test/reliability.png",
+        "test_confusion_all.png",
+        "test_confusion_concessions.png",
+        "test_reliability.png",
         "test/classification_report.txt",
         "test/misclassified.json",
     } <= artifacts

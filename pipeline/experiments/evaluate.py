@@ -28,17 +28,20 @@ def default_model_uri(config: Config) -> str:
 
 
 def _log_test_artifacts(client, run_id: str, test, probs, config: Config) -> None:
-    """Confusion matrices (all targets, each target), reliability diagram, report, misclassified table."""
+    """Confusion matrices (all targets, each target), reliability diagram, report, misclassified table.
+
+    The figures sit at the run's root (``test_*.png``): MLflow's compare view shows only the root's
+    artefacts side by side; the report and the table go under ``test/``."""
     labels = config.task.labels
     y_true, y_pred = config.task.label_names(test["label"]), config.task.predicted(probs)
-    client.log_figure(run_id, confusion_matrix_figure(y_true, y_pred, labels, "all targets"), "test/confusion_all.png")
+    client.log_figure(run_id, confusion_matrix_figure(y_true, y_pred, labels, "all targets"), "test_confusion_all.png")
     for target in config.task.target_ids:
         idx = [i for i, t in enumerate(test["target"]) if t == target]
         if idx:
             fig = confusion_matrix_figure([y_true[i] for i in idx], [y_pred[i] for i in idx], labels, target)
-            client.log_figure(run_id, fig, f"test/confusion_{target}.png")
+            client.log_figure(run_id, fig, f"test_confusion_{target}.png")
     fig = reliability_diagram(probs, np.asarray(test["label"]), title="test")
-    client.log_figure(run_id, fig, "test/reliability.png")
+    client.log_figure(run_id, fig, "test_reliability.png")
     client.log_text(run_id, classification_report_text(y_true, y_pred, labels), "test/classification_report.txt")
     wrong = [i for i in range(len(y_true)) if y_true[i] != y_pred[i]]
     columns = {"id": "id", "actor": "actor", "target": "target", "text": "text"}

@@ -24,6 +24,22 @@ from pipeline.models.registry import model_source
 DEFAULT_DB = "mlflow.db"
 # MLflow 3 opens an experiment without this tag on its GenAI (traces) overview; with it, on the runs table.
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+# A saved view of the runs table with the headline metrics as columns (MLflow's own "share view"
+# state, an experiment tag): `make ui` prints the link that opens it.
+VIEW_KEY = "stance-metrics"
+VIEW_COLUMNS = ["test/f_avg", "test/macro_f1", "cv/f_avg/mean", "cv/pooled/f_avg", "dev/f_avg"]
+
+
+def shared_view_tag() -> tuple[str, str]:
+    """The experiment tag holding the runs-table view: MLflow's UI reads "deflate;" + base64(zlib(JSON))."""
+    import base64
+    import json
+    import zlib
+
+    columns = ["attributes.`Source`", "attributes.`Models`", "attributes.`Dataset`"]
+    columns += [f"metrics.`{m}`" for m in VIEW_COLUMNS]
+    state = json.dumps({"selectedColumns": columns}).encode()
+    return f"mlflow.sharedViewState.{VIEW_KEY}", "deflate;" + base64.b64encode(zlib.compress(state)).decode()
 
 
 def tracking_uri(config: Config | None = None) -> str:
@@ -90,13 +106,24 @@ def setup(config: Config) -> str:
         location = None
         if uri.startswith("sqlite:"):  # keep artefacts beside the database, not wherever the cwd is
             location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" / name).resolve().as_uri()
-        mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS)
+        mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS | dict([shared_view_tag()]))
     mlflow.set_experiment(name)
-    if experiment is not None and any(k not in experiment.tags for k in EXPERIMENT_TAGS):
-        mlflow.set_experiment_tags(EXPERIMENT_TAGS)  # an experiment made before the tag existed
+    wanted = EXPERIMENT_TAGS | dict([shared_view_tag()])
+    if experiment is not None and any(k not in experiment.tags for k in wanted):  # made before the tags existed
+        mlflow.set_experiment_tags({k: v for k, v in wanted.items() if k not in experiment.tags})
     reap_orphaned_runs()
     process.clean_scratch()
     return uri
+
+
+def ui_url(config: Config, base: str = "http://127.0.0.1:5000") -> str:
+    """The MLflow UI page of the config's experiment: the runs table (not MLflow 3's GenAI
+    overview, which ``workflowType`` switches off) with the headline metrics as columns."""
+    import mlflow
+
+    setup(config)
+    experiment_id = mlflow.get_experiment_by_name(experiment_name(config)).experiment_id
+    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
 
 
 def reap_orphaned_runs() -> list[str]:
