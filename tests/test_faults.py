@@ -265,3 +265,18 @@ def test_make_clean_deletes_only_the_venv_and_caches():
     assert "rm -rf" in commands
     for kept in ("reports", "models", "mlflow.db", "mlartifacts"):
         assert kept not in commands
+
+
+# ------------------------------------------------------------------ one line per cause
+
+
+def test_a_broken_json_line_names_file_line_column_and_reason_once(tmp_path):
+    from pipeline.data.corpus import parse_corpus
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"id": "a", "text": "cut')  # a truncated last line
+    _, issues = parse_corpus(corpus, load_config("configs/base.yaml").task)
+    assert str(issues[0]) == f"{corpus}:1: not valid JSON: Unterminated string starting at column 21"
+    corpus.write_text('{"id": "a", "text": "tab\there"}\n')
+    _, issues = parse_corpus(corpus, load_config("configs/base.yaml").task)
+    assert str(issues[0]) == f"{corpus}:1: not valid JSON: Invalid control character at column 25"
