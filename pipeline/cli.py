@@ -169,14 +169,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     config = _full_config(args)
     print(format_runs(compare_runs(config)))
-    print(f"\nin the MLflow UI (make ui): {ui_url(config)}")
+    print(f"\nin the MLflow UI (make ui): {ui_url(config)}")  # compare_runs has opened the store
     return 0
 
 
 def cmd_ui_link(args: argparse.Namespace) -> int:
-    from pipeline.experiments.tracking import ui_url
+    from pipeline.experiments import tracking
 
-    print(ui_url(_full_config(args), f"http://127.0.0.1:{args.port}"))
+    config = _full_config(args)
+    tracking.setup(config)
+    print(tracking.ui_url(config, f"http://127.0.0.1:{args.port}"))
     return 0
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pipeline.inference.serve import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT
+
 DEFAULT_MODEL = "models/finetune-minilm"  # the folder `make train` writes (configs/finetune.yaml's name)
 
 
@@ -73,7 +75,7 @@ def inference_commands(add) -> None:
     p.add_argument("--input", required=True, help="JSONL or Parquet with text, actor, target columns")
     p.add_argument("--output", required=True, help="Parquet folder to write")
     p.add_argument(
-        "--model", default="models/finetune-minilm", help="model folder, runs:/<run_id>/model or models:/<name>@<alias>"
+        "--model", default=DEFAULT_MODEL, help="model folder, runs:/<run_id>/model or models:/<name>@<alias>"
     )
     p.add_argument("--master", default="local[*]", help="Spark master URL (default local[*])")
     overwrite_option(p)
@@ -81,8 +83,8 @@ def inference_commands(add) -> None:
     p.add_argument("--model", default="models:/stance-ukraine-seeds@champion", help="model folder, runs:/ or models:/")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5001)
-    p.add_argument("--max-rows", type=int, default=2000, help="rows per request; more get HTTP 413 (default 2000)")
-    p.add_argument("--timeout", type=int, default=60, help="seconds before a request gets HTTP 504 (default 60)")
+    p.add_argument("--max-rows", type=int, default=DEFAULT_MAX_ROWS, help="rows per request; more get HTTP 413")
+    p.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="seconds before a request gets HTTP 504")
     p = add("predict", cmd_predict, "stance of every mentioned actor on every target in new articles")
     p.add_argument(
         "--input",

@@ -102,26 +102,26 @@ def setup(config: Config) -> str:
     mlflow.set_tracking_uri(uri)
     name = experiment_name(config)
     experiment = mlflow.get_experiment_by_name(name)
+    wanted = EXPERIMENT_TAGS | dict([shared_view_tag()])
     if experiment is None:
         location = None
         if uri.startswith("sqlite:"):  # keep artefacts beside the database, not wherever the cwd is
             location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" / name).resolve().as_uri()
-        mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS | dict([shared_view_tag()]))
+        mlflow.create_experiment(name, artifact_location=location, tags=wanted)
     mlflow.set_experiment(name)
-    wanted = EXPERIMENT_TAGS | dict([shared_view_tag()])
-    if experiment is not None and any(k not in experiment.tags for k in wanted):  # made before the tags existed
-        mlflow.set_experiment_tags({k: v for k, v in wanted.items() if k not in experiment.tags})
+    missing = {k: v for k, v in wanted.items() if experiment is not None and k not in experiment.tags}
+    if missing:  # an experiment made before the tags existed
+        mlflow.set_experiment_tags(missing)
     reap_orphaned_runs()
     process.clean_scratch()
     return uri
 
 
 def ui_url(config: Config, base: str = "http://127.0.0.1:5000") -> str:
-    """The MLflow UI page of the config's experiment: the runs table (not MLflow 3's GenAI
-    overview, which ``workflowType`` switches off) with the headline metrics as columns."""
+    """The MLflow UI page of the config's experiment (after ``setup``): the runs table (not MLflow
+    3's GenAI overview, which ``workflowType`` switches off) with the headline metrics as columns."""
     import mlflow
 
-    setup(config)
     experiment_id = mlflow.get_experiment_by_name(experiment_name(config)).experiment_id
     return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
 

@@ -44,8 +44,9 @@ def count_rows(body: bytes, content_type: str | None) -> int | None:
     return None
 
 
-def build_app(model_uri: str, max_rows: int = DEFAULT_MAX_ROWS, timeout: int = DEFAULT_TIMEOUT, workdir=None):
-    """MLflow's scoring app for ``model_uri`` (folder, ``runs:/`` or ``models:/``), with the row limit."""
+def build_app(model_uri: str, max_rows: int, timeout: int, workdir: Path):
+    """MLflow's scoring app for ``model_uri`` (folder, ``runs:/`` or ``models:/``), with the row limit;
+    a model folder is wrapped as an MLflow model in ``workdir``."""
     os.environ["MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"] = str(timeout)  # read by scoring_server.init
     import mlflow.pyfunc
     from fastapi import Request
@@ -54,7 +55,7 @@ def build_app(model_uri: str, max_rows: int = DEFAULT_MAX_ROWS, timeout: int = D
 
     from pipeline.inference.spark import mlflow_model_uri
 
-    uri, _ = mlflow_model_uri(model_uri, Path(workdir or tempfile.mkdtemp(prefix="stance-serve-")))
+    uri, _ = mlflow_model_uri(model_uri, workdir)
     app = scoring_server.init(mlflow.pyfunc.load_model(uri))
 
     @app.middleware("http")  # added last, so it runs first: an oversized request is never parsed twice
@@ -77,7 +78,7 @@ def serve(model_uri: str, host: str, port: int, max_rows: int, timeout: int) -> 
     import uvicorn
 
     with tempfile.TemporaryDirectory(prefix="stance-serve-") as workdir:
-        app = build_app(model_uri, max_rows, timeout, workdir)
+        app = build_app(model_uri, max_rows, timeout, Path(workdir))
         print(
             f"serving {model_uri} on http://{host}:{port}/invocations: at most {max_rows} rows a request, "
             f"timeout {timeout} s",
