@@ -38,7 +38,7 @@ export HF_DATASETS_OFFLINE := $(HF_HUB_OFFLINE)
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install test test-fast lint format validate stats train evaluate cv sweep compare predict train-ddp predict-spark serve tracking-server bench ui clean
+.PHONY: help install test test-fast lint format validate stats train evaluate cv sweep stance-model zeroshot-eval compare predict train-ddp predict-spark serve tracking-server bench ui clean
 
 help: ## list the targets with what each does
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -93,6 +93,12 @@ cv: $(STAMP) ## grouped k-fold cross-validation of CONFIG: parent MLflow run, on
 
 sweep: $(STAMP) ## hyperparameter search on dev (Optuna; a parent MLflow run, one child per trial) [TRIALS=n]; writes <config>-best.yaml
 	$(PY) -m pipeline sweep --config $(CONFIG) $(if $(TRIALS),--trials $(TRIALS)) $(SETS) $(OVERWRITE_FLAG)
+
+stance-model: $(STAMP) ## train the stance model behind zero-shot's default method into models/stance-minilm (configs/stance-model.yaml) [OVERWRITE=1]
+	$(PY) -m pipeline train --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/stance-model.yaml) $(SETS) $(OVERWRITE_FLAG)
+
+zeroshot-eval: $(STAMP) ## zero-shot on targets absent from training: leave-one-target-out + COVID-19-Stance, one parent MLflow run
+	$(PY) -m pipeline zeroshot-eval --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/stance-model.yaml) $(SETS)
 
 compare: $(STAMP) ## print the experiment's runs side by side (backend, base model, F_avg, macro-F1, time), best first
 	$(PY) -m pipeline compare --config $(CONFIG) $(SETS)

@@ -1,5 +1,9 @@
 """Benchmark: the zero-shot backend against transformers' ``pipeline("zero-shot-classification")``.
 
+Both zero-shot methods that run a classifier are timed: ``stance`` (the default: one forward
+pass per (sentence, actor, target) row, the target read from its wording) and ``nli`` (one
+pass per (premise, hypothesis) pair, as the pipeline), on the same weights.
+
 Workload: every seed sentence (page furniture left out) x every actor x every target of the
 task, the premise being the sentence with the actor's mentions marked, the hypotheses those
 of ``configs/zeroshot-nli.yaml`` (one per label). Weights: the packaged all-MiniLM-L6-v2 with
@@ -13,7 +17,11 @@ that both load.
   (``hypothesis_template="{}"``, ``multi_label=False``), the usual way, on a seeded sample of
   ``sample`` rows (the whole workload would take minutes), its time taken per row;
 * backend with gating off on the same sample: the same work as the pipeline, so its ratio is
-  what batching alone buys and its decisions should equal the pipeline's.
+  what batching alone buys and its decisions should equal the pipeline's;
+* stance (``method: stance``) over the whole workload, gating on, and ungated on the sample: the
+  same weights saved as a stance model (the 3-way head's classes named favor, against, none
+  instead of entailment, neutral, contradiction). Its decisions are not the pipeline's (one
+  classification per row instead of ranked hypotheses), so only its speed is compared.
 
 Each side runs in its own subprocess with one torch thread (see THREADS), so neither the
 timings nor the memory figures mix:
@@ -42,7 +50,8 @@ THREADS = 1
 BATCH_SIZE = 32  # pairs per forward pass of the backend (16 and 64 measured no faster here; 64 took more memory)
 SEED = 13
 WARMUP = 8
-SIDES = ("backend", "backend_ungated", "pipeline")
+SIDES = ("stance", "stance_ungated", "backend", "backend_ungated", "pipeline")
+STANCE_LABELS = ("favor", "against", "none")
 
 
 def build_nli_minilm(folder: Path, seed: int = SEED) -> Path:
@@ -65,19 +74,37 @@ def build_nli_minilm(folder: Path, seed: int = SEED) -> Path:
     return folder
 
 
-def bench_config(model_dir: Path, gating: bool = True, batch_size: int = BATCH_SIZE):
-    """configs/zeroshot-nli.yaml on the bench weights; the pipeline's truncation length (512)."""
+def build_stance_minilm(nli_dir: Path, folder: Path) -> Path:
+    """The same weights as ``nli_dir``, saved as a stance model (a transformer-backend model folder)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from pipeline.models.transformer import TransformerModel
+
+    config = bench_config(nli_dir)
+    id2label = dict(enumerate(STANCE_LABELS))
+    model = TransformerModel(config.task, config.model.model_copy(update={"pooling": "cls"}))
+    model.model = AutoModelForSequenceClassification.from_pretrained(
+        nli_dir, id2label=id2label, label2id={v: k for k, v in id2label.items()}
+    )
+    model.tokenizer = AutoTokenizer.from_pretrained(nli_dir)
+    model.save(folder)
+    return folder
+
+
+def bench_config(model_dir: Path, gating: bool = True, batch_size: int = BATCH_SIZE, stance_dir: Path | None = None):
+    """configs/zeroshot-nli.yaml on the bench weights; the pipeline's truncation length (512).
+    With ``stance_dir``: method stance on that stance model instead."""
     from pipeline.config import load_config
 
-    return load_config(
-        CONFIG,
-        {
-            "zeroshot.model": str(model_dir),
-            "model.max_length": 512,
-            "zeroshot.mention_gating": gating,
-            "zeroshot.batch_size": batch_size,
-        },
-    )
+    over = {
+        "zeroshot.model": str(model_dir),
+        "model.max_length": 512,
+        "zeroshot.mention_gating": gating,
+        "zeroshot.batch_size": batch_size,
+    }
+    if stance_dir is not None:
+        over |= {"zeroshot.method": "stance", "zeroshot.model": str(stance_dir), "zeroshot.calibrate": False}
+    return load_config(CONFIG, over)
 
 
 def workload(config) -> list[dict]:
@@ -128,8 +155,9 @@ def _worker(side: str, workdir: Path) -> None:
     spec = json.loads((workdir / "spec.json").read_text())
     torch.set_num_threads(spec["threads"])
     model_dir = Path(spec["model_dir"])
-    config = bench_config(model_dir, gating=side != "backend_ungated", batch_size=spec["batch_size"])
-    rows = spec["rows"] if side == "backend" else [spec["rows"][i] for i in spec["sample"]]
+    stance_dir = Path(spec["stance_dir"]) if side.startswith("stance") else None
+    config = bench_config(model_dir, not side.endswith("_ungated"), spec["batch_size"], stance_dir)
+    rows = spec["rows"] if side in ("backend", "stance") else [spec["rows"][i] for i in spec["sample"]]
     labels = list(config.task.labels)
     if side == "pipeline":
         from transformers import pipeline
@@ -192,6 +220,7 @@ def main(sample: int = SAMPLE, batch_size: int = BATCH_SIZE, sides: tuple[str, .
     with tempfile.TemporaryDirectory(prefix="bench-zeroshot-") as tmp:
         workdir = Path(tmp)
         model_dir = build_nli_minilm(workdir / "nli-minilm")
+        stance_dir = build_stance_minilm(model_dir, workdir / "stance-minilm")
         config = bench_config(model_dir)
         rows = workload(config)
         picked = sorted(random.Random(SEED).sample(range(len(rows)), min(sample, len(rows))))
@@ -200,6 +229,7 @@ def main(sample: int = SAMPLE, batch_size: int = BATCH_SIZE, sides: tuple[str, .
             json.dumps(
                 {
                     "model_dir": str(model_dir),
+                    "stance_dir": str(stance_dir),
                     "rows": rows,
                     "sample": picked,
                     "threads": threads,
@@ -235,11 +265,12 @@ def main(sample: int = SAMPLE, batch_size: int = BATCH_SIZE, sides: tuple[str, .
         f"the pipeline's whole workload would take ~{len(rows) / rate['pipeline']:.0f}s at its rate per row "
         f"(its cost per row hardly depends on the row: always {len(config.task.labels)} forward passes)"
     )
-    print(
-        f"throughput ratio backend / pipeline: {rate['backend'] / rate['pipeline']:.1f}x rows/s "
-        f"(mention gating on, whole workload); {rate['backend_ungated'] / rate['pipeline']:.1f}x "
-        f"with gating off (batching alone, same sample)"
-    )
+    for side in ("stance", "backend"):
+        print(
+            f"throughput ratio {side} / pipeline: {rate[side] / rate['pipeline']:.1f}x rows/s "
+            f"(mention gating on, whole workload); {rate[side + '_ungated'] / rate['pipeline']:.1f}x "
+            f"with gating off (same sample)"
+        )
     for side in ("backend", "backend_ungated"):
         r = results[side]
         ours = [r["decisions"][i] for i in picked] if r["rows"] == len(rows) else r["decisions"]

@@ -14,6 +14,7 @@ from pipeline.cli_inference import inference_commands, overwrite_option
 
 DEFAULT_CONFIG = "configs/base.yaml"
 TRAIN_CONFIG = "configs/finetune.yaml"
+STANCE_CONFIG = "configs/stance-model.yaml"
 
 
 def _config(args: argparse.Namespace):
@@ -156,6 +157,13 @@ def cmd_cv(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_zeroshot_eval(args: argparse.Namespace) -> int:
+    from pipeline.experiments.zeroshot_eval import zeroshot_eval
+
+    zeroshot_eval(_full_config(args), None if args.no_benchmark else args.benchmark, args.target or None)
+    return 0
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from pipeline.experiments.sweep import run_sweep
 
@@ -220,6 +228,12 @@ def _experiment_commands(add) -> None:
         ("evaluate", cmd_evaluate, "evaluate a saved model on the test split and log the metrics to MLflow"),
         ("cv", cmd_cv, "grouped k-fold cross-validation: a parent MLflow run with one child run per fold"),
         ("compare", cmd_compare, "print the experiment's runs side by side, best first"),
+        (
+            "zeroshot-eval",
+            cmd_zeroshot_eval,
+            "the zero-shot stance method on targets absent from training: leave-one-target-out on the corpus "
+            "and a public benchmark, one parent MLflow run",
+        ),
         ("ui-link", cmd_ui_link, "print the MLflow UI link to the experiment's runs table, metric columns shown"),
         (
             "sweep",
@@ -235,6 +249,20 @@ def _experiment_commands(add) -> None:
             overwrite_option(p)
         if name == "ui-link":
             p.add_argument("--port", type=int, default=5000)
+        if name == "zeroshot-eval":
+            p.set_defaults(config=STANCE_CONFIG)
+            p.add_argument(
+                "--benchmark",
+                default="configs/covid19-stance.yaml",
+                help="config of the public benchmark answered zero-shot (default: COVID-19-Stance)",
+            )
+            p.add_argument("--no-benchmark", action="store_true", help="leave-one-target-out only")
+            p.add_argument(
+                "--target",
+                action="append",
+                default=[],
+                help="hold out only this target (repeatable; default: each target in turn)",
+            )
         if name == "sweep":
             p.add_argument("--trials", type=int, default=None, help="number of trials (default: sweep.n_trials)")
             p.add_argument(

@@ -88,3 +88,34 @@ def test_each_agreement_round_in_agreement_md_is_what_the_files_give():
     for (a, b), (n, observed, kappa) in zip(rounds, stated):
         result = agreement_files(folder / a, folder / b, task)
         assert (result.n_items, f"{result.observed:.3f}", f"{result.kappa:.3f}") == (int(n), observed, kappa)
+
+
+def test_opinion_corpus_agreement_in_agreement_md_is_what_the_files_give():
+    from pipeline.data.agreement import agreement_files
+
+    task = load_config("configs/opinion-corpus.yaml").task
+    text = (ROOT / "data/synthetic/agreement/AGREEMENT.md").read_text(encoding="utf-8")
+    stated = re.findall(
+        r"^\| \(text, target\) pairs \| (\d+) \|\n\| observed agreement \| ([\d.]+) \|\n"
+        r"\| \*\*Cohen's kappa \(opinion\)\*\* \| \*\*([\d.]+)\*\* \|",
+        text,
+        re.MULTILINE,
+    )
+    folder = ROOT / "data/synthetic/agreement"
+    result = agreement_files(folder / "opinion-annotator1.jsonl", folder / "opinion-annotator2.jsonl", task)
+    assert stated == [(str(result.n_items), f"{result.observed:.3f}", f"{result.kappa:.3f}")]
+
+
+def test_opinion_corpus_is_marked_synthetic_valid_and_trains_the_stance_model_only():
+    from pipeline.data.validate import validate
+
+    config = load_config("configs/opinion-corpus.yaml")
+    records, issues = validate(config)
+    assert issues == [] and len(records) >= 1400
+    assert all(r.meta.get("synthetic") is True for r in records)
+    assert {lab.actor for r in records for lab in r.labels} == {"author"}
+    labels = [lab.label for r in records for lab in r.labels]
+    assert min(labels.count("favor"), labels.count("against")) / len(labels) > 0.25  # stance-dense
+    stance = load_config("configs/stance-model.yaml")
+    assert "data/synthetic/opinion.jsonl" in [e.annotations for e in stance.data.extra_train]
+    assert stance.data.annotations == "seeds/annotations.jsonl"  # evaluation stays on real text

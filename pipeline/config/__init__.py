@@ -9,6 +9,7 @@ from pipeline.config.experiment import Config, TrackingConfig
 from pipeline.config.loading import load_config, load_task, nest_dotted, validate_mapping, with_overrides
 from pipeline.config.sections import (
     DEFAULT_HYPOTHESES,
+    DEFAULT_STANCE_MODEL,
     FLAT_FIELDS,
     DataConfig,
     ExtraCorpus,
@@ -24,6 +25,7 @@ from pipeline.config.task import Actor, ConfigError, DatedAlias, Target, TaskCon
 
 __all__ = [
     "DEFAULT_HYPOTHESES",
+    "DEFAULT_STANCE_MODEL",
     "FLAT_FIELDS",
     "Actor",
     "DatedAlias",

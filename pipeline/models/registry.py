@@ -1,30 +1,27 @@
 """Every backend, imported explicitly; building one from a config; the one model loader.
 
 ``load_model(uri)`` takes a model folder, ``runs:/<run_id>/model`` or
-``models:/<name>@<alias>`` (MLflow resolves the last two against the tracking store).
+``models:/<name>@<alias>`` (MLflow resolves the last two against the tracking store; see
+``pipeline.models.store``).
 """
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 
-from pipeline.config import Config, ModelConfig, TaskConfig
-from pipeline.models.base import SPEC_FILE, StanceModel
+from pipeline.config import Config
+from pipeline.models.base import StanceModel
 from pipeline.models.baselines import MajorityModel, TfidfModel
 from pipeline.models.encoders import ModelLoadError
+from pipeline.models.store import SPEC_FILE, is_mlflow_uri, locate, read_spec
 from pipeline.models.transformer import TransformerModel
 from pipeline.models.zeroshot import ZeroShotModel
+
+__all__ = ["BACKENDS", "build_model", "is_mlflow_uri", "load_model", "locate", "model_source"]
 
 BACKENDS: dict[str, type[StanceModel]] = {
     cls.backend: cls for cls in (MajorityModel, TfidfModel, TransformerModel, ZeroShotModel)
 }
-MLFLOW_SCHEMES = ("runs:/", "models:/")
-# A scheme of two letters or more ("s3://", "http://"); one letter would be a Windows drive.
-_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
-
-
 def build_model(config: Config) -> StanceModel:
     """A fresh, untrained model for the config's backend."""
     return BACKENDS[config.model.backend].from_config(config)
@@ -35,47 +32,15 @@ def model_source(config: Config) -> str:
     return build_model(config).source
 
 
-def is_mlflow_uri(uri: str) -> bool:
-    return str(uri).startswith(MLFLOW_SCHEMES)
-
-
-def locate(uri: str | Path) -> Path:
-    """The local folder of a model path, ``runs:/<id>/...`` or ``models:/<name>@<alias>`` URI."""
-    uri = str(uri)
-    if not is_mlflow_uri(uri):
-        if _URI_SCHEME.match(uri):
-            raise ModelLoadError(
-                f"unknown model URI {uri!r}: expected a model folder, runs:/<run_id>/model or models:/<name>@<alias>"
-            )
-        return Path(uri)
-    import mlflow
-
-    try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
-    except Exception as exc:  # MLflow raises several types for a missing run, model or alias
-        raise ModelLoadError(f"cannot resolve model URI {uri!r} in {mlflow.get_tracking_uri()}: {exc}") from exc
-    # A logged pyfunc model keeps the stance model folder under artifacts/<name>/.
-    for candidate in (local, *sorted(p.parent for p in local.glob(f"**/{SPEC_FILE}"))):
-        if (candidate / SPEC_FILE).is_file():
-            return candidate
-    raise ModelLoadError(f"{uri} does not hold a stance model (no {SPEC_FILE} found in {local})")
-
-
 def load_model(uri: str | Path) -> StanceModel:
     """Load a saved model from a folder or an MLflow URI; errors name the place and what is wrong."""
-    folder = locate(uri)
-    if not folder.exists():
-        raise ModelLoadError(f"model folder {folder} does not exist (run `make train` first?)")
-    spec_path = folder / SPEC_FILE
-    if not spec_path.is_file():
-        raise ModelLoadError(f"{folder} is not a saved stance model: no {SPEC_FILE} in it")
+    folder, spec, task, model_cfg = read_spec(uri)
     try:
-        spec = json.loads(spec_path.read_text())
-        task = TaskConfig.model_validate(spec["task"])
-        model_cfg = ModelConfig.model_validate(spec["model"])
         cls = BACKENDS[spec["backend"]]
-    except (KeyError, ValueError) as exc:
-        raise ModelLoadError(f"{spec_path} is not a valid model spec: {exc}") from exc
+    except KeyError:
+        raise ModelLoadError(
+            f"{folder / SPEC_FILE} is not a valid model spec: unknown backend {spec['backend']!r}"
+        ) from None
     model = cls._load_files(folder, task, model_cfg, spec)
     model.info = spec.get("info", {})
     return model

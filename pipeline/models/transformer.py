@@ -21,6 +21,28 @@ from pipeline.models.encoders import ModelLoadError, load_hf, padded_batches, re
 from pipeline.models.inputs import Row, rows_of
 
 
+# Negated wordings for ``training.negate_targets``: the stance on "opposing X" is the mirror of the
+# stance on X. Three phrasings, so the model does not key on one prefix.
+NEGATIONS = ("opposing {wording}", "rejecting {wording}", "opposition to {wording}")
+
+
+def negated_examples(rows: list[Row], labels: list[int], names: list[str], stance: list[str], share: float,
+                     seed: int, wording) -> tuple[list[Row], list[int]]:
+    """A seeded ``share`` of (row, label) again with the target's wording negated and favor and
+    against swapped; none stays none. ``wording(row)`` gives a row's target wording."""
+    if not share:
+        return [], []
+    if len(stance) != 2:
+        raise ValueError(f"training.negate_targets needs exactly two stance labels to swap; the task has {stance}")
+    rng = np.random.default_rng(seed)
+    swap = {names.index(stance[0]): names.index(stance[1]), names.index(stance[1]): names.index(stance[0])}
+    chosen = np.flatnonzero(rng.random(len(rows)) < share)
+    phrasing = rng.integers(len(NEGATIONS), size=len(chosen))
+    out_rows = [dataclasses.replace(rows[i], wording=NEGATIONS[j].format(wording=wording(rows[i])))
+                for i, j in zip(chosen, phrasing)]
+    return out_rows, [swap.get(labels[i], labels[i]) for i in chosen]
+
+
 def _length_grouping(on: bool) -> dict[str, Any]:
     """TrainingArguments for length-grouped batches: transformers 5 names it train_sampling_strategy."""
     from transformers import TrainingArguments
@@ -124,11 +146,18 @@ class TransformerModel(StanceModel):
         else:
             self.tokenizer, self.model = load_hf(base, num_labels=k, ignore_mismatched_sizes=True, **label_maps)
 
-    def _features(self, dataset):
+    def _features(self, dataset, augment: bool = False):
         from datasets import Dataset
 
-        enc = self._encode(self.prepare(rows_of(dataset)))
-        return Dataset.from_dict(dict(enc) | {"labels": list(dataset["label"])})
+        rows, labels = rows_of(dataset), list(dataset["label"])
+        if augment:
+            extra_rows, extra_labels = negated_examples(
+                rows, labels, self.labels, list(self.task.stance_labels), self.training.negate_targets,
+                self.training.seed, self.formatter.wording,
+            )
+            rows, labels = rows + extra_rows, labels + extra_labels
+        enc = self._encode(self.prepare(rows))
+        return Dataset.from_dict(dict(enc) | {"labels": labels})
 
     def _arguments(self, workdir: str, n_train: int, use_dev: bool):
         import torch
@@ -176,7 +205,7 @@ class TransformerModel(StanceModel):
             torch.set_num_threads(t.threads)
         set_seed(t.seed)
         self._load_base()
-        train_ds = self._features(train)
+        train_ds = self._features(train, augment=True)
         use_dev = dev is not None and len(dev) > 0
         dev_ds = self._features(dev) if use_dev else None
         weights = torch.tensor(class_weights(np.asarray(train["label"]), len(self.labels), t.class_weight),

@@ -1,4 +1,14 @@
-"""Zero-shot stance: stance hypotheses scored by an NLI model or a sentence encoder, no training.
+"""Zero-shot stance: a stance model that reads the target's wording, or stance hypotheses scored
+by an NLI model or a sentence encoder; no training on the task's own labels.
+
+``method: stance`` (the default, offline): a fine-tuned stance model (``make stance-model``:
+the packaged MiniLM trained on many targets, each given by its wording) is asked about the
+task's targets by their wording, whether it saw them in training or not. Its input is the
+(actor name and target wording, marked sentence) pair it was trained on: the first segment's
+template is the stance model's own, the mention mark and text normalisation the task config's
+(a tweet's author is not marked). Labels are matched to the task's by name, any case. Mention
+gating applies as below; the rest of this section (hypotheses, thresholds) is for the two
+hypothesis methods.
 
 For a row (sentence, actor, target) the premise is the sentence with the actor's mentions
 marked (``model.input.mark``: "Zelensky said [Macron] urged concessions."); each label's
@@ -41,55 +51,51 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.config import DEFAULT_HYPOTHESES, ModelConfig, TaskConfig, ZeroShotConfig
+from pipeline.config import DEFAULT_HYPOTHESES, InputFormat, ModelConfig, TaskConfig, ZeroShotConfig
 from pipeline.models.base import EpochHook, StanceModel
 from pipeline.models.encoders import ModelLoadError, load_hf, mean_pool, padded_batches, resolve_base_model
-from pipeline.models.inputs import Row, rows_of
+from pipeline.models.inputs import InputFormatter, Row, rows_of
+from pipeline.models.nli import entailment_index, nli_label_matrix
+from pipeline.models.store import read_spec
 from pipeline.metrics import f_avg, macro_f1
 
 
-def entailment_index(hf_config, name: str) -> int:
-    """The entailment class of an NLI model, from its ``id2label`` (case-insensitive 'entailment')."""
-    id2label = {int(i): str(lab) for i, lab in (hf_config.id2label or {}).items()}
-    found = [i for i, lab in id2label.items() if lab.strip().lower() == "entailment"]
-    if len(found) != 1:
-        raise ModelLoadError(
-            f"{name} is not an NLI model: method 'nli' needs exactly one 'entailment' class in its id2label, "
-            f"found {id2label} (use zeroshot.method: similarity for a sentence encoder)"
-        )
-    return found[0]
+STANCE_SUBFOLDER = "stance_model"  # where a saved zero-shot model keeps its stance model
 
 
-def nli_label_matrix(hf_config, mapping: dict[str, str], labels: list[str], name: str) -> np.ndarray:
-    """(model classes, task labels) 0/1 matrix sending each NLI class to its mapped task label."""
-    id2label = {int(i): str(lab).strip().lower() for i, lab in hf_config.id2label.items()}
-    wanted = {k.strip().lower(): v for k, v in mapping.items()}
-    unmapped = sorted(lab for lab in id2label.values() if lab not in wanted)
-    unknown = sorted(set(wanted) - set(id2label.values()))
-    if unmapped or unknown:
+def label_columns(task_labels: list[str], model_labels: list[str], name: str) -> list[int]:
+    """For each task label, the stance model's column of the same name (any case)."""
+    lowered = [lab.lower() for lab in model_labels]
+    missing = [lab for lab in task_labels if lab.lower() not in lowered]
+    if missing or len(task_labels) != len(model_labels):
         raise ModelLoadError(
-            f"zeroshot.nli_labels {mapping} does not fit {name}, whose classes are {sorted(id2label.values())}: "
-            f"unmapped {unmapped}, not in the model {unknown}"
+            f"the stance model {name} predicts {model_labels}; the task's labels {task_labels} must be the same "
+            f"names (any case), found no match for {missing or 'every label'}"
         )
-    matrix = np.zeros((len(id2label), len(labels)))
-    for i, lab in id2label.items():
-        matrix[i, labels.index(wanted[lab])] = 1.0
-    return matrix
+    return [lowered.index(lab.lower()) for lab in task_labels]
 
 
 class ZeroShotModel(StanceModel):
     backend = "zeroshot"
 
-    def __init__(self, task: TaskConfig, model_cfg: ModelConfig, zeroshot: ZeroShotConfig | None = None):
+    def __init__(
+        self, task: TaskConfig, model_cfg: ModelConfig, zeroshot: ZeroShotConfig | None = None,
+        stance_model: StanceModel | None = None,
+    ):
+        """``stance_model``: for method stance, an already loaded stance model (else ``zeroshot.model`` is loaded)."""
         super().__init__(task, model_cfg)
         self.zs = zeroshot or ZeroShotConfig()
         self.zs.check_task(task)
         self.none_threshold = self.zs.none_threshold
         self.tokenizer = None
         self.model = None
-        self._weights = self.zs.model  # where the weights come from; the model folder once saved
+        self._weights = self.zs.weights  # where the weights come from; the model folder once saved
         self._entail: int | None = None
         self._nli_matrix: np.ndarray | None = None
+        self.stance_model: StanceModel | None = None
+        self._columns: list[int] = []
+        if stance_model is not None:
+            self._bind(stance_model)
 
     @classmethod
     def from_config(cls, config) -> "ZeroShotModel":
@@ -102,6 +108,8 @@ class ZeroShotModel(StanceModel):
         except ValueError as exc:
             raise ModelLoadError(f"the task does not fit the zero-shot hypotheses: {exc}") from None
         super().use_task(task)
+        if self.stance_model is not None:
+            self._bind(self.stance_model)
 
     @property
     def source(self) -> str:
@@ -113,13 +121,54 @@ class ZeroShotModel(StanceModel):
     def _is_nli(self) -> bool:
         return self.zs.method == "nli"
 
+    @property
+    def _is_stance(self) -> bool:
+        return self.zs.method == "stance"
+
+    def _bind(self, stance_model: StanceModel) -> None:
+        """Point the stance model at this task: its actors and targets, labels matched by name, its
+        own first-segment template with this config's mention mark and normalisation."""
+        self._columns = label_columns(self.labels, stance_model.labels, self._weights)
+        none = stance_model.labels[self._columns[self.labels.index(self.task.none_label)]]
+        task = self.task.model_copy(update={"labels": list(stance_model.labels), "none_label": none})
+        stance_model.use_task(task)
+        fmt = InputFormat(
+            first=stance_model.model_cfg.input.first, mark=self.model_cfg.input.mark,
+            normalize=self.model_cfg.input.normalize,
+        )
+        stance_model.formatter = InputFormatter(task, fmt)
+        self.stance_model = stance_model
+
+    def _load_stance_model(self) -> StanceModel:
+        """The saved stance model ``zeroshot.model`` names: a fine-tuned transformer (folder or MLflow URI)."""
+        from pipeline.models.transformer import TransformerModel
+
+        try:
+            folder, spec, task, model_cfg = read_spec(self._weights)
+        except ModelLoadError as exc:
+            raise ModelLoadError(
+                f"zeroshot.model: {exc}; method 'stance' needs a trained stance model: `make stance-model` "
+                "trains models/stance-minilm (about 10 minutes on 2 cores), or set zeroshot.model"
+            ) from None
+        if spec["backend"] != TransformerModel.backend:
+            raise ModelLoadError(
+                f"zeroshot.model {self._weights} is a {spec['backend']!r} model; method 'stance' needs a fine-tuned "
+                f"'transformer' stance model (`make stance-model`)"
+            )
+        model = TransformerModel._load_files(folder, task, model_cfg, spec)
+        model.info = spec.get("info", {})
+        return model
+
     def _ensure_loaded(self) -> None:
-        if self.model is not None:
+        if self.model is not None or self.stance_model is not None:
             return
         import torch
 
         if self.zs.threads:
             torch.set_num_threads(self.zs.threads)
+        if self._is_stance:
+            self._bind(self._load_stance_model())
+            return
         path = resolve_base_model(self._weights)
         if self._is_nli:
             self.tokenizer, self.model = load_hf(path)
@@ -141,15 +190,20 @@ class ZeroShotModel(StanceModel):
             return {entailed: per_label[entailed]}
         return per_label
 
+    def _live(self, row: Row) -> bool:
+        """Whether a row needs the model: a sentence, and (with gating) an actor it refers to.
+
+        Gated: an actor nothing refers to (no attribution, no alias match). A quote's speaker is
+        attributed without a mention (spans == ()), and is scored."""
+        if not row.text.strip():
+            return False
+        return not (self.zs.mention_gating and row.spans is None and not self.formatter.spans(row))
+
     def _items(self, rows: list[Row]) -> tuple[list[int], list[str], list[list[tuple[int, str]]]]:
         """Rows that need the model, their premises, and their (label index, hypothesis) lists."""
         live, premises, hyps = [], [], []
         for i, row in enumerate(rows):
-            if not row.text.strip():
-                continue
-            # Gated: an actor nothing refers to (no attribution, no alias match). A quote's speaker
-            # is attributed without a mention (spans == ()), and is scored.
-            if self.zs.mention_gating and row.spans is None and not self.formatter.spans(row):
+            if not self._live(row):
                 continue
             actor, wording = self.formatter.actor_name(row), self.formatter.wording(row)
             live.append(i)
@@ -255,9 +309,13 @@ class ZeroShotModel(StanceModel):
     # ---------------------------------------------------------------- the StanceModel interface
 
     def fit(self, train, dev=None, on_epoch: EpochHook | None = None) -> dict[str, Any]:
-        """No weight update: loads the model; with ``calibrate`` picks the none threshold on ``train``."""
+        """No weight update: loads the model; with ``calibrate`` picks the none threshold on ``train``
+        (hypothesis methods; the stance method never looks at the task's labels)."""
         self._ensure_loaded()
-        self.info.update({"zeroshot_method": self.zs.method, "zeroshot_model": self.zs.model, "weights_updated": False})
+        self.info.update({"zeroshot_method": self.zs.method, "zeroshot_model": self._weights, "weights_updated": False})
+        if self._is_stance:
+            self.info["stance_model_info"] = self.stance_model.info
+            return {}
         if not self.zs.calibrate:
             return {}
         scores, live = self.raw_scores(rows_of(train))
@@ -285,7 +343,21 @@ class ZeroShotModel(StanceModel):
                 best = key
         return best[2], best[0]
 
+    def _stance_probs(self, rows: list[Row], batch_size: int | None) -> np.ndarray:
+        """Method stance: the stance model on the live rows, its columns in the task's label order."""
+        self._ensure_loaded()
+        probs = np.zeros((len(rows), len(self.labels)), dtype=np.float32)
+        mask = np.array([self._live(row) for row in rows], dtype=bool)
+        probs[~mask, self.labels.index(self.task.none_label)] = 1.0
+        live = np.flatnonzero(mask).tolist()
+        if live:
+            out = self.stance_model.predict_proba([rows[i] for i in live], batch_size or self.zs.batch_size)
+            probs[live] = out[:, self._columns]
+        return probs
+
     def _predict_prepared(self, rows: list[Row], batch_size: int | None = None) -> np.ndarray:
+        if self._is_stance:
+            return self._stance_probs(rows, batch_size)
         scores, live = self.raw_scores(rows, batch_size)
         return self._to_probs(scores, live, self.none_threshold)
 
@@ -296,6 +368,9 @@ class ZeroShotModel(StanceModel):
 
     def _save_files(self, folder: Path) -> None:
         self._ensure_loaded()
+        if self._is_stance:  # the stance model travels inside: the saved (and logged) model needs nothing else
+            self.stance_model.save(folder / STANCE_SUBFOLDER)
+            return
         self.model.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
 
@@ -303,7 +378,7 @@ class ZeroShotModel(StanceModel):
     def _load_files(cls, folder, task, model_cfg, spec) -> "ZeroShotModel":
         zs = ZeroShotConfig.model_validate(spec["zeroshot"])
         model = cls(task, model_cfg, zs)
-        model._weights = str(folder)
+        model._weights = str(Path(folder) / STANCE_SUBFOLDER) if model._is_stance else str(folder)
         model._ensure_loaded()
         return model
 
