@@ -22,6 +22,7 @@ SERVE_MODEL ?= models:/stance-ukraine-seeds@champion
 TRIALS ?=
 SET ?=
 OVERWRITE ?=
+NO_BENCHMARK ?=
 SERVE_TIMEOUT ?= 60
 SERVE_MAX_ROWS ?= 2000
 # Options built from the variables above.
@@ -97,8 +98,8 @@ sweep: $(STAMP) ## hyperparameter search on dev (Optuna; a parent MLflow run, on
 stance-model: $(STAMP) ## train the stance model behind zero-shot's default method into models/stance-minilm (configs/stance-model.yaml) [OVERWRITE=1]
 	$(PY) -m pipeline train --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/stance-model.yaml) $(SETS) $(OVERWRITE_FLAG)
 
-zeroshot-eval: $(STAMP) ## zero-shot on targets absent from training: leave-one-target-out + COVID-19-Stance, one parent MLflow run
-	$(PY) -m pipeline zeroshot-eval --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/stance-model.yaml) $(SETS)
+zeroshot-eval: $(STAMP) ## zero-shot on targets absent from training: leave-one-target-out + COVID-19-Stance, one parent MLflow run [NO_BENCHMARK=1]
+	$(PY) -m pipeline zeroshot-eval --config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),configs/stance-model.yaml) $(SETS) $(if $(filter 1 yes true,$(NO_BENCHMARK)),--no-benchmark)
 
 compare: $(STAMP) ## print the experiment's runs side by side (backend, base model, F_avg, macro-F1, time), best first
 	$(PY) -m pipeline compare --config $(CONFIG) $(SETS)

@@ -21,8 +21,9 @@ SENTENCES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory, tiny_model_dir):
+@pytest.fixture(scope="module", params=["transformer", "zeroshot-stance"])
+def setup(request, tmp_path_factory, tiny_model_dir):
+    """A fine-tuned model, and the zero-shot backend's stance method wrapping the same model."""
     from datasets import Dataset
 
     tmp = tmp_path_factory.mktemp("doors")
@@ -32,6 +33,11 @@ def setup(tmp_path_factory, tiny_model_dir):
     model = build_model(config)
     model.fit(train)
     folder = model.save(tmp / "model")
+    if request.param == "zeroshot-stance":
+        config = load_config(ROOT / "configs/zeroshot.yaml", {"zeroshot.model": str(folder), "zeroshot.threads": 1})
+        model = build_model(config)
+        model.fit(None)
+        folder = model.save(tmp / "zeroshot")
     clf = StanceClassifier.load(folder)
     predictions = clf.analyze(" ".join(SENTENCES), doc_id="doc")
     return config, folder, clf, predictions

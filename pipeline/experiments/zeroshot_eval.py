@@ -225,7 +225,7 @@ def zeroshot_eval(
         if not path.is_file():
             raise ConfigError(
                 f"{benchmark}: benchmark data {path} not found (it is not in the repository: see its config); "
-                "skip the benchmark with --no-benchmark"
+                "skip the benchmark with --no-benchmark (make zeroshot-eval NO_BENCHMARK=1)"
             )
     tracking.setup(config)
     start = time.time()

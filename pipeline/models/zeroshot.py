@@ -343,6 +343,13 @@ class ZeroShotModel(StanceModel):
                 best = key
         return best[2], best[0]
 
+    def prepare(self, rows) -> list[Row]:
+        """Method stance: the stance model's own preparation (its long-sentence window)."""
+        if not self._is_stance:
+            return super().prepare(rows)
+        self._ensure_loaded()
+        return self.stance_model.prepare(rows)
+
     def _stance_probs(self, rows: list[Row], batch_size: int | None) -> np.ndarray:
         """Method stance: the stance model on the live rows, its columns in the task's label order."""
         self._ensure_loaded()
@@ -351,7 +358,7 @@ class ZeroShotModel(StanceModel):
         probs[~mask, self.labels.index(self.task.none_label)] = 1.0
         live = np.flatnonzero(mask).tolist()
         if live:
-            out = self.stance_model.predict_proba([rows[i] for i in live], batch_size or self.zs.batch_size)
+            out = self.stance_model._predict_prepared([rows[i] for i in live], batch_size or self.zs.batch_size)
             probs[live] = out[:, self._columns]
         return probs
 
