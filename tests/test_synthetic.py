@@ -111,7 +111,7 @@ def test_opinion_corpus_is_marked_synthetic_valid_and_trains_the_stance_model_on
 
     config = load_config("configs/opinion-corpus.yaml")
     records, issues = validate(config)
-    assert issues == [] and len(records) >= 1400
+    assert issues == [] and len(records) >= 2200
     assert all(r.meta.get("synthetic") is True for r in records)
     assert {lab.actor for r in records for lab in r.labels} == {"author"}
     labels = [lab.label for r in records for lab in r.labels]
@@ -119,3 +119,17 @@ def test_opinion_corpus_is_marked_synthetic_valid_and_trains_the_stance_model_on
     stance = load_config("configs/stance-model.yaml")
     assert "data/synthetic/opinion.jsonl" in [e.annotations for e in stance.data.extra_train]
     assert stance.data.annotations == "seeds/annotations.jsonl"  # evaluation stays on real text
+
+
+def test_civic_corpora_are_marked_synthetic_valid_and_name_their_actors():
+    from pipeline.data.actors import ActorMatcher
+    from pipeline.data.validate import load_extra_corpora
+
+    config = load_config("configs/stance-model.yaml")
+    civic = [(name, records, task) for name, records, task in load_extra_corpora(config) if name.startswith("civic")]
+    assert len(civic) == 3
+    for _, records, task in civic:
+        assert all(r.meta.get("synthetic") is True for r in records)
+        matcher = ActorMatcher(task)
+        named = [lab.actor in matcher.actors_in(r.text) for r in records for lab in r.labels]
+        assert sum(named) / len(named) > 0.95  # the marked mention is there for the model to read

@@ -192,3 +192,14 @@ def test_zeroshot_eval_refuses_unknown_targets_and_a_missing_benchmark(tmp_path,
         from pipeline.experiments.zeroshot_eval import zeroshot_eval
 
         zeroshot_eval(load_config("configs/tfidf.yaml"), None)
+
+
+def test_capped_per_target_keeps_small_targets_whole_and_samples_large_ones():
+    from pipeline.models.transformer import capped_per_target
+
+    targets = ["a"] * 50 + ["b"] * 5 + ["a"] * 50
+    keep = capped_per_target(targets, 20, seed=3)
+    kept = [targets[i] for i in keep]
+    assert kept.count("a") == 20 and kept.count("b") == 5 and keep == sorted(keep)
+    assert keep == capped_per_target(targets, 20, seed=3)  # seeded
+    assert capped_per_target(targets, None, seed=3) == list(range(len(targets)))

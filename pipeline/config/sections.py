@@ -297,6 +297,12 @@ class TrainingConfig(_Strict):
         default="sqrt", description="loss weights per class: n/(k*count), its square root, or none"
     )
     early_stopping_patience: int = Field(default=2, ge=0, description="epochs without dev F_avg gain; 0 = off")
+    max_per_target: int | None = Field(
+        default=None,
+        ge=1,
+        description="at most this many training examples per target (a seeded sample of each larger one): "
+        "balances a corpus where a few targets dominate; null = all",
+    )
     negate_targets: float = Field(
         default=0.0,
         ge=0,

@@ -43,6 +43,18 @@ def negated_examples(rows: list[Row], labels: list[int], names: list[str], stanc
     return out_rows, [swap.get(labels[i], labels[i]) for i in chosen]
 
 
+def capped_per_target(targets: list[str], cap: int | None, seed: int) -> list[int]:
+    """Indices keeping at most ``cap`` examples of each target (a seeded sample), in their order."""
+    if cap is None:
+        return list(range(len(targets)))
+    rng = np.random.default_rng(seed)
+    by_target: dict[str, list[int]] = {}
+    for i, t in enumerate(targets):
+        by_target.setdefault(t, []).append(i)
+    keep = [i for idx in by_target.values() for i in (idx if len(idx) <= cap else rng.choice(idx, cap, replace=False))]
+    return sorted(int(i) for i in keep)
+
+
 def _length_grouping(on: bool) -> dict[str, Any]:
     """TrainingArguments for length-grouped batches: transformers 5 names it train_sampling_strategy."""
     from transformers import TrainingArguments
@@ -150,6 +162,9 @@ class TransformerModel(StanceModel):
         from datasets import Dataset
 
         rows, labels = rows_of(dataset), list(dataset["label"])
+        if augment and self.training.max_per_target:
+            keep = capped_per_target([r.target for r in rows], self.training.max_per_target, self.training.seed)
+            rows, labels = [rows[i] for i in keep], [labels[i] for i in keep]
         if augment:
             extra_rows, extra_labels = negated_examples(
                 rows, labels, self.labels, list(self.task.stance_labels), self.training.negate_targets,
