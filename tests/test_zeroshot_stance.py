@@ -203,3 +203,16 @@ def test_capped_per_target_keeps_small_targets_whole_and_samples_large_ones():
     assert kept.count("a") == 20 and kept.count("b") == 5 and keep == sorted(keep)
     assert keep == capped_per_target(targets, 20, seed=3)  # seeded
     assert capped_per_target(targets, None, seed=3) == list(range(len(targets)))
+
+
+def test_a_saved_zero_shot_model_takes_a_new_task_as_make_predict_task_does(tmp_path, stance_dir):
+    config = zeroshot_config(tmp_path, stance_dir)
+    model = build_model(config)
+    model.fit(None)
+    loaded = load_model(model.save(tmp_path / "zs"))
+    with pytest.raises(Exception, match="unknown target 'sanctions'"):
+        loaded.predict_proba(ROWS[:1])
+    loaded.use_task(with_target(config.task, SANCTIONS))
+    first, _ = loaded.stance_model.formatter.pair(Row(**ROWS[0]))
+    assert first == "Emmanuel Macron on sanctions on Russia"
+    assert loaded.predict_proba(ROWS).shape == (3, 3)
