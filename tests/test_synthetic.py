@@ -133,3 +133,43 @@ def test_civic_corpora_are_marked_synthetic_valid_and_name_their_actors():
         matcher = ActorMatcher(task)
         named = [lab.actor in matcher.actors_in(r.text) for r in records for lab in r.labels]
         assert sum(named) / len(named) > 0.95  # the marked mention is there for the model to read
+
+
+def test_round2_agreement_in_agreement_md_is_what_the_files_give():
+    import json
+
+    from sklearn.metrics import cohen_kappa_score
+
+    from pipeline.data.agreement import agreement_files
+
+    folder = ROOT / "data/synthetic/agreement"
+    text = (folder / "AGREEMENT.md").read_text(encoding="utf-8")
+    row = {
+        name: re.search(rf"^\| {name} \| ([\d.]+) \| ([\d.]+) \|$", text, re.MULTILINE).groups()
+        for name in ("pairs", "observed agreement", "Cohen's kappa")
+    }
+    opinion = agreement_files(
+        folder / "opinion2-annotator1.jsonl",
+        folder / "opinion2-annotator2.jsonl",
+        load_config("configs/opinion-corpus.yaml").task,
+    )
+
+    def labels(path):
+        return {
+            (r["id"], x["actor"], x["target"]): x["label"]
+            for line in path.read_text(encoding="utf-8").splitlines()
+            for r in [json.loads(line)]
+            for x in r["labels"]
+        }
+
+    a, b = labels(folder / "civic-annotator1.jsonl"), labels(folder / "civic-annotator2.jsonl")
+    assert set(a) == set(b)
+    keys = sorted(a)
+    civic = (
+        len(keys),
+        sum(a[k] == b[k] for k in keys) / len(keys),
+        cohen_kappa_score([a[k] for k in keys], [b[k] for k in keys]),
+    )
+    assert row["pairs"] == (str(opinion.n_items), str(civic[0]))
+    assert row["observed agreement"] == (f"{opinion.observed:.3f}", f"{civic[1]:.3f}")
+    assert row["Cohen's kappa"] == (f"{opinion.kappa:.3f}", f"{civic[2]:.3f}")
