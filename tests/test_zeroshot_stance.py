@@ -174,6 +174,8 @@ def test_zeroshot_eval_is_one_parent_run_with_a_child_per_measurement(
     assert {"stance/f_avg", "similarity/f_avg"} <= set(loto.data.metrics)
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent.info.run_id)}
     assert "zeroshot_eval.md" in artifacts
+    child_files = {a.path for a in mlflow.MlflowClient().list_artifacts(loto.info.run_id)}
+    assert {"predictions_stance.jsonl", "errors_stance.jsonl", "predictions_similarity.jsonl"} <= child_files
 
 
 def test_zeroshot_eval_refuses_unknown_targets_and_a_missing_benchmark(tmp_path, tiny_model_dir, capsys):

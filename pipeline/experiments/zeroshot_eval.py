@@ -30,6 +30,7 @@ from pipeline.config import Config, ConfigError, ZeroShotConfig, load_config
 from pipeline.data.datasets import _to_dataset, build_dataset, extra_examples, to_examples
 from pipeline.data.validate import load_records
 from pipeline.experiments.train import prefixed, score
+from pipeline.metrics import f_avg
 from pipeline.models.registry import build_model
 from pipeline.models.transformer import TransformerModel
 from pipeline.models.zeroshot import ZeroShotModel
@@ -96,7 +97,15 @@ def _measure(name: str, model, dataset, config: Config, results: dict, errors: b
             "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in _errors(dataset, probs, config)),
             f"errors_{name}.jsonl",
         )
-    results[name] = metrics
+    gold, pred = config.task.label_names(dataset["label"]), config.task.predicted(probs)
+    mlflow.log_text(
+        "".join(
+            json.dumps({"text": t, "actor": a, "target": g, "gold": y, "predicted": p}, ensure_ascii=False) + "\n"
+            for t, a, g, y, p in zip(dataset["text"], dataset["actor"], dataset["target"], gold, pred)
+        ),
+        f"predictions_{name}.jsonl",
+    )
+    results[name] = metrics | {"gold": gold, "predicted": pred, "stance_labels": list(config.task.stance_labels)}
     print(
         f"  {name}: F_avg {metrics['f_avg']:.4f}, macro-F1 {metrics['macro_f1']:.4f} ({len(dataset)} examples)",
         flush=True,
@@ -194,6 +203,15 @@ def _table(loto: dict[str, dict], bench: dict[str, dict] | None) -> str:
     if loto:
         mean = {m: np.mean([r[m]["f_avg"] for r in loto.values()]) for m in ("stance", "similarity")}
         lines.append(f"| **mean** | **{mean['stance']:.3f}** | {mean['similarity']:.3f} |")
+        pooled = {
+            m: f_avg(
+                [y for r in loto.values() for y in r[m]["gold"]],
+                [y for r in loto.values() for y in r[m]["predicted"]],
+                next(iter(loto.values()))[m]["stance_labels"],
+            )
+            for m in ("stance", "similarity")
+        }
+        lines.append(f"| pooled | {pooled['stance']:.3f} | {pooled['similarity']:.3f} |")
     if bench:
         lines += ["", "| benchmark (test) | F_avg | macro-F1 |", "|---|---|---|"]
         for name, r in bench.items():
@@ -240,6 +258,10 @@ def zeroshot_eval(
         for method in ("stance", "similarity"):
             if loto:
                 summary[f"loto/{method}/f_avg/mean"] = float(np.mean([r[method]["f_avg"] for r in loto.values()]))
+                # All held-out targets' predictions pooled: steadier than the mean when a target has few stances.
+                gold = [y for r in loto.values() for y in r[method]["gold"]]
+                pred = [y for r in loto.values() for y in r[method]["predicted"]]
+                summary[f"loto/{method}/f_avg/pooled"] = f_avg(gold, pred, config.task.stance_labels)
         for method, m in (bench or {}).items():
             summary[f"benchmark/{method}/f_avg"] = m["f_avg"]
             summary[f"benchmark/{method}/macro_f1"] = m["macro_f1"]
