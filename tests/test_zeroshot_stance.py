@@ -12,10 +12,10 @@ import pytest
 from pipeline.config import ConfigError, ZeroShotConfig, load_config
 from pipeline.data.datasets import build_dataset, to_examples
 from pipeline.data.validate import load_records
+from pipeline.models.augment import NEGATIONS, negated_examples, unrelated_examples
 from pipeline.models.encoders import ModelLoadError
 from pipeline.models.inputs import Row
 from pipeline.models.registry import build_model, load_model
-from pipeline.models.transformer import NEGATIONS, negated_examples
 from pipeline.models.zeroshot import STANCE_SUBFOLDER, ZeroShotModel
 from tests.conftest import ROOT, tiny_overrides
 
@@ -197,7 +197,7 @@ def test_zeroshot_eval_refuses_unknown_targets_and_a_missing_benchmark(tmp_path,
 
 
 def test_capped_per_target_keeps_small_targets_whole_and_samples_large_ones():
-    from pipeline.models.transformer import capped_per_target
+    from pipeline.models.augment import capped_per_target
 
     targets = ["a"] * 50 + ["b"] * 5 + ["a"] * 50
     keep = capped_per_target(targets, 20, seed=3)
@@ -218,3 +218,30 @@ def test_a_saved_zero_shot_model_takes_a_new_task_as_make_predict_task_does(tmp_
     first, _ = loaded.stance_model.formatter.pair(Row(**ROWS[0]))
     assert first == "Emmanuel Macron on sanctions on Russia"
     assert loaded.predict_proba(ROWS).shape == (3, 3)
+
+
+def test_unrelated_examples_ask_a_stance_sentence_about_a_far_target_and_label_it_none():
+    # Wordings embedded on two axes: the "war" wordings near each other, the "tax" one far from both.
+    vectors = {"talks": [1.0, 0.0, 0.0], "arms": [0.8, 0.6, 0.0], "a sugar tax": [0.0, 0.0, 1.0]}
+
+    def embed(wordings):
+        return np.array([vectors[w] for w in wordings])
+
+    rows = [
+        Row("Macron backs talks.", "macron", "t", wording="talks"),
+        Row("Macron backs talks.", "macron", "a", wording="arms"),
+        Row("A sugar tax? Yes please.", "author", "s", wording="a sugar tax"),
+    ]
+    labels = [0, 2, 0]  # favor, none, favor
+    new_rows, new_labels = unrelated_examples(rows, labels, 2, 1.0, 0, lambda r: r.wording, embed)
+    assert new_labels == [2, 2]
+    # The talks sentence gets the far wording, never "arms" (labelled on the same text); the none row adds nothing.
+    assert (new_rows[0].text, new_rows[0].wording) == ("Macron backs talks.", "a sugar tax")
+    assert new_rows[1].text == "A sugar tax? Yes please." and new_rows[1].wording in {"talks", "arms"}
+    # Nothing far enough from the wordings labelled on a text: no example for it.
+    near = {"talks": [1.0, 0.0, 0.0], "arms": [0.8, 0.6, 0.0], "a sugar tax": [0.9, 0.0, 0.44]}
+    found, _ = unrelated_examples(
+        rows[:2], labels[:2], 2, 1.0, 0, lambda r: r.wording, lambda ws: np.array([near[w] for w in ws])
+    )
+    assert found == []
+    assert unrelated_examples(rows, labels, 2, 0.0, 0, lambda r: r.wording, embed) == ([], [])

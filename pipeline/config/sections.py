@@ -311,6 +311,13 @@ class TrainingConfig(_Strict):
         "<wording>') and favor and against swapped (none stays none): teaches the model to read the "
         "wording, not the topic (the stance model for unseen targets)",
     )
+    unrelated_targets: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="share of the stance examples added again, asked about an unrelated target's wording and "
+        "labelled none (pipeline/models/augment.py): teaches that a stance is on a target, not in a sentence",
+    )
     seed: int = 42
     threads: int | None = Field(default=None, ge=1, description="torch CPU threads (default: torch's own)")
 

@@ -18,41 +18,8 @@ from pipeline.process import check_stop, remove_scratch, scratch_dir
 from pipeline.config import Config, TrainingConfig
 from pipeline.models.base import EpochHook, StanceModel, class_weights
 from pipeline.models.encoders import ModelLoadError, load_hf, padded_batches, resolve_base_model
+from pipeline.models.augment import capped_per_target, negated_examples, unrelated_examples
 from pipeline.models.inputs import Row, rows_of
-
-
-# Negated wordings for ``training.negate_targets``: the stance on "opposing X" is the mirror of the
-# stance on X. Three phrasings, so the model does not key on one prefix.
-NEGATIONS = ("opposing {wording}", "rejecting {wording}", "opposition to {wording}")
-
-
-def negated_examples(rows: list[Row], labels: list[int], names: list[str], stance: list[str], share: float,
-                     seed: int, wording) -> tuple[list[Row], list[int]]:
-    """A seeded ``share`` of (row, label) again with the target's wording negated and favor and
-    against swapped; none stays none. ``wording(row)`` gives a row's target wording."""
-    if not share:
-        return [], []
-    if len(stance) != 2:
-        raise ValueError(f"training.negate_targets needs exactly two stance labels to swap; the task has {stance}")
-    rng = np.random.default_rng(seed)
-    swap = {names.index(stance[0]): names.index(stance[1]), names.index(stance[1]): names.index(stance[0])}
-    chosen = np.flatnonzero(rng.random(len(rows)) < share)
-    phrasing = rng.integers(len(NEGATIONS), size=len(chosen))
-    out_rows = [dataclasses.replace(rows[i], wording=NEGATIONS[j].format(wording=wording(rows[i])))
-                for i, j in zip(chosen, phrasing)]
-    return out_rows, [swap.get(labels[i], labels[i]) for i in chosen]
-
-
-def capped_per_target(targets: list[str], cap: int | None, seed: int) -> list[int]:
-    """Indices keeping at most ``cap`` examples of each target (a seeded sample), in their order."""
-    if cap is None:
-        return list(range(len(targets)))
-    rng = np.random.default_rng(seed)
-    by_target: dict[str, list[int]] = {}
-    for i, t in enumerate(targets):
-        by_target.setdefault(t, []).append(i)
-    keep = [i for idx in by_target.values() for i in (idx if len(idx) <= cap else rng.choice(idx, cap, replace=False))]
-    return sorted(int(i) for i in keep)
 
 
 def _length_grouping(on: bool) -> dict[str, Any]:
@@ -171,6 +138,13 @@ class TransformerModel(StanceModel):
                 self.training.seed, self.formatter.wording,
             )
             rows, labels = rows + extra_rows, labels + extra_labels
+            if self.training.unrelated_targets:
+                none = self.labels.index(self.task.none_label)
+                more_rows, more_labels = unrelated_examples(
+                    rows, labels, none, self.training.unrelated_targets, self.training.seed,
+                    self.formatter.wording, self._embed_wordings,
+                )
+                rows, labels = rows + more_rows, labels + more_labels
         enc = self._encode(self.prepare(rows))
         return Dataset.from_dict(dict(enc) | {"labels": labels})
 
@@ -208,6 +182,22 @@ class TransformerModel(StanceModel):
 
         return compute
 
+    def _embed_wordings(self, wordings: list[str]) -> np.ndarray:
+        """Unit-length mean-pooled embeddings of target wordings by the base model, before training."""
+        import torch
+        from transformers import AutoModel
+
+        from pipeline.models.encoders import mean_pool
+
+        encoder = AutoModel.from_pretrained(resolve_base_model(self.model_cfg.base_model))
+        enc = self.tokenizer(wordings, truncation=True, max_length=self.model_cfg.max_length)
+        out = np.zeros((len(wordings), encoder.config.hidden_size), dtype=np.float32)
+        with torch.inference_mode():
+            for idx, batch in padded_batches(enc, self.tokenizer, 64):
+                pooled = mean_pool(encoder(**batch).last_hidden_state, batch["attention_mask"])
+                out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+        return out
+
     def fit(self, train, dev=None, on_epoch: EpochHook | None = None) -> dict[str, Any]:
         import torch
         from transformers import DataCollatorWithPadding, EarlyStoppingCallback, PrinterCallback, set_seed
@@ -221,6 +211,7 @@ class TransformerModel(StanceModel):
         set_seed(t.seed)
         self._load_base()
         train_ds = self._features(train, augment=True)
+        self.info["train_examples"] = len(train_ds)  # after the cap and the augmentations
         use_dev = dev is not None and len(dev) > 0
         dev_ds = self._features(dev) if use_dev else None
         weights = torch.tensor(class_weights(np.asarray(train["label"]), len(self.labels), t.class_weight),
