@@ -71,39 +71,39 @@ def test_the_default_model_trains_on_it_and_evaluates_on_seeds_only():
     assert [e.annotations for e in config.data.extra_train] == ["data/synthetic/synthetic.jsonl"]
 
 
-def test_each_agreement_round_in_agreement_md_is_what_the_files_give():
+@pytest.mark.parametrize(
+    ("pairs", "kappa", "config", "rounds"),
+    [
+        (
+            r"\(sentence, actor, target\) pairs",
+            "Cohen's kappa",
+            "configs/synthetic-corpus.yaml",
+            [("annotator1.jsonl", "annotator2.jsonl"), ("round2-annotator1.jsonl", "round2-annotator2.jsonl")],
+        ),
+        (
+            r"\(text, target\) pairs",
+            r"Cohen's kappa \(opinion\)",
+            "configs/opinion-corpus.yaml",
+            [("opinion-annotator1.jsonl", "opinion-annotator2.jsonl")],
+        ),
+    ],
+    ids=["news", "opinion"],
+)
+def test_each_agreement_round_in_agreement_md_is_what_the_files_give(pairs, kappa, config, rounds):
     from pipeline.data.agreement import agreement_files
 
-    task = load_config("configs/synthetic-corpus.yaml").task
+    task = load_config(config).task
     text = (ROOT / "data/synthetic/agreement/AGREEMENT.md").read_text(encoding="utf-8")
     stated = re.findall(
-        r"^\| \(sentence, actor, target\) pairs \| (\d+) \|\n\| observed agreement \| ([\d.]+) \|\n"
-        r"\| \*\*Cohen's kappa\*\* \| \*\*([\d.]+)\*\* \|",
+        rf"^\| {pairs} \| (\d+) \|\n\| observed agreement \| ([\d.]+) \|\n\| \*\*{kappa}\*\* \| \*\*([\d.]+)\*\* \|",
         text,
         re.MULTILINE,
     )
     folder = ROOT / "data/synthetic/agreement"
-    rounds = [("annotator1.jsonl", "annotator2.jsonl"), ("round2-annotator1.jsonl", "round2-annotator2.jsonl")]
     assert len(stated) == len(rounds)
-    for (a, b), (n, observed, kappa) in zip(rounds, stated):
+    for (a, b), (n, observed, k) in zip(rounds, stated):
         result = agreement_files(folder / a, folder / b, task)
-        assert (result.n_items, f"{result.observed:.3f}", f"{result.kappa:.3f}") == (int(n), observed, kappa)
-
-
-def test_opinion_corpus_agreement_in_agreement_md_is_what_the_files_give():
-    from pipeline.data.agreement import agreement_files
-
-    task = load_config("configs/opinion-corpus.yaml").task
-    text = (ROOT / "data/synthetic/agreement/AGREEMENT.md").read_text(encoding="utf-8")
-    stated = re.findall(
-        r"^\| \(text, target\) pairs \| (\d+) \|\n\| observed agreement \| ([\d.]+) \|\n"
-        r"\| \*\*Cohen's kappa \(opinion\)\*\* \| \*\*([\d.]+)\*\* \|",
-        text,
-        re.MULTILINE,
-    )
-    folder = ROOT / "data/synthetic/agreement"
-    result = agreement_files(folder / "opinion-annotator1.jsonl", folder / "opinion-annotator2.jsonl", task)
-    assert stated == [(str(result.n_items), f"{result.observed:.3f}", f"{result.kappa:.3f}")]
+        assert (result.n_items, f"{result.observed:.3f}", f"{result.kappa:.3f}") == (int(n), observed, k)
 
 
 def test_opinion_corpus_is_marked_synthetic_valid_and_trains_the_stance_model_only():
