@@ -11,7 +11,7 @@ lines over the rows the model trains on.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -22,8 +22,9 @@ from pipeline.models.inputs import Row
 NEGATIONS = ("opposing {wording}", "rejecting {wording}", "opposition to {wording}")
 
 
-def negated_examples(rows: list[Row], labels: list[int], names: list[str], stance: list[str], share: float,
-                     seed: int, wording) -> tuple[list[Row], list[int]]:
+def negated_examples(
+    rows: list[Row], labels: list[int], names: list[str], stance: list[str], share: float, seed: int, wording
+) -> tuple[list[Row], list[int]]:
     """A seeded ``share`` of (row, label) again with the target's wording negated and favor and
     against swapped; none stays none. ``wording(row)`` gives a row's target wording."""
     if not share:
@@ -34,8 +35,10 @@ def negated_examples(rows: list[Row], labels: list[int], names: list[str], stanc
     swap = {names.index(stance[0]): names.index(stance[1]), names.index(stance[1]): names.index(stance[0])}
     chosen = np.flatnonzero(rng.random(len(rows)) < share)
     phrasing = rng.integers(len(NEGATIONS), size=len(chosen))
-    out_rows = [dataclasses.replace(rows[i], wording=NEGATIONS[j].format(wording=wording(rows[i])))
-                for i, j in zip(chosen, phrasing)]
+    out_rows = [
+        dataclasses.replace(rows[i], wording=NEGATIONS[j].format(wording=wording(rows[i])))
+        for i, j in zip(chosen, phrasing)
+    ]
     return out_rows, [swap.get(labels[i], labels[i]) for i in chosen]
 
 
@@ -51,13 +54,17 @@ def capped_per_target(targets: list[str], cap: int | None, seed: int) -> list[in
     return sorted(int(i) for i in keep)
 
 
-
 UNRELATED_MAX_COSINE = 0.3  # a wording this far from every wording labelled on the text is about something else
 
 
 def unrelated_examples(
-    rows: list[Row], labels: list[int], none: int, share: float, seed: int,
-    wording: Callable[[Row], str], embed: Callable[[list[str]], np.ndarray],
+    rows: list[Row],
+    labels: list[int],
+    none: int,
+    share: float,
+    seed: int,
+    wording: Callable[[Row], str],
+    embed: Callable[[list[str]], np.ndarray],
 ) -> tuple[list[Row], list[int]]:
     """A seeded ``share`` of the stance examples again, asked about another target's wording, labelled none.
 

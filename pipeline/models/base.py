@@ -7,9 +7,10 @@ training facts) beside the backend's own files, so loading needs nothing else.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -67,7 +68,7 @@ class StanceModel:
         raise NotImplementedError
 
     @classmethod
-    def _load_files(cls, folder: Path, task: TaskConfig, model_cfg: ModelConfig, spec: dict) -> "StanceModel":
+    def _load_files(cls, folder: Path, task: TaskConfig, model_cfg: ModelConfig, spec: dict) -> StanceModel:
         raise NotImplementedError
 
     # -- shared

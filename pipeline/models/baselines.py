@@ -17,7 +17,7 @@ class MajorityModel(StanceModel):
     backend = "majority"
 
     @classmethod
-    def from_config(cls, config: Config) -> "MajorityModel":
+    def from_config(cls, config: Config) -> MajorityModel:
         return cls(config.task, config.model)
 
     def fit(self, train, dev=None, on_epoch: EpochHook | None = None):
@@ -54,7 +54,7 @@ class TfidfModel(StanceModel):
     backend = "tfidf"
 
     @classmethod
-    def from_config(cls, config: Config) -> "TfidfModel":
+    def from_config(cls, config: Config) -> TfidfModel:
         return cls(config.task, config.model, config.tfidf)
 
     def __init__(self, task, model_cfg, tfidf: TfidfConfig | None = None):

@@ -4,8 +4,8 @@ helpers every backend shares (length-sorted padded batches, mean pooling)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 

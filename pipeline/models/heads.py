@@ -50,7 +50,7 @@ class MeanPooledClassifier(nn.Module):
         save_file({k: v.contiguous() for k, v in self.classifier.state_dict().items()}, Path(folder) / HEAD_FILE)
 
     @classmethod
-    def from_encoder_folder(cls, folder: str | Path, encoder: nn.Module) -> "MeanPooledClassifier":
+    def from_encoder_folder(cls, folder: str | Path, encoder: nn.Module) -> MeanPooledClassifier:
         state = load_file(Path(folder) / HEAD_FILE)
         model = cls(encoder, num_labels=state["weight"].shape[0])
         model.classifier.load_state_dict(state)

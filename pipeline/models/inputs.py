@@ -19,8 +19,8 @@ with it perhaps the mention.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 from pipeline.config import InputFormat, TaskConfig
 from pipeline.data.actors import ActorMatcher
@@ -55,7 +55,9 @@ def rows_of(dataset) -> list[Row]:
     spans = dataset["spans"] if "spans" in cols else [None] * n
     return [
         Row(t, a, g, name, wording, None if s is None else tuple(tuple(x) for x in s))
-        for t, a, g, name, wording, s in zip(dataset["text"], dataset["actor"], dataset["target"], names, wordings, spans)
+        for t, a, g, name, wording, s in zip(
+            dataset["text"], dataset["actor"], dataset["target"], names, wordings, spans
+        )
     ]
 
 
@@ -65,7 +67,7 @@ def _shown(value) -> str:
     return f"{type(value).__name__} {value!r}"[:80]
 
 
-def as_rows(rows, task: TaskConfig, formatter: "InputFormatter | None" = None) -> list[Row]:
+def as_rows(rows, task: TaskConfig, formatter: InputFormatter | None = None) -> list[Row]:
     """Accept Row objects, dicts, or a pandas DataFrame with text/actor/target columns.
 
     An actor or target outside the task is an error unless the row brings its name or wording.

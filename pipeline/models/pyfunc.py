@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import mlflow.pyfunc
 import numpy as np
 import pandas as pd
-import mlflow.pyfunc
 
 from pipeline.config import TaskConfig
 

@@ -22,6 +22,8 @@ __all__ = ["BACKENDS", "build_model", "is_mlflow_uri", "load_model", "locate", "
 BACKENDS: dict[str, type[StanceModel]] = {
     cls.backend: cls for cls in (MajorityModel, TfidfModel, TransformerModel, ZeroShotModel)
 }
+
+
 def build_model(config: Config) -> StanceModel:
     """A fresh, untrained model for the config's backend."""
     return BACKENDS[config.model.backend].from_config(config)

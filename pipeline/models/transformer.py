@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-from pathlib import Path
 import time
 from typing import Any
 
 import numpy as np
 
-from pipeline.process import check_stop, remove_scratch, scratch_dir
 from pipeline.config import Config, TrainingConfig
+from pipeline.models.augment import capped_per_target, negated_examples, unrelated_examples
 from pipeline.models.base import EpochHook, StanceModel, class_weights
 from pipeline.models.encoders import ModelLoadError, load_hf, padded_batches, resolve_base_model
-from pipeline.models.augment import capped_per_target, negated_examples, unrelated_examples
 from pipeline.models.inputs import Row, rows_of
+from pipeline.process import check_stop, remove_scratch, scratch_dir
 
 
 def _length_grouping(on: bool) -> dict[str, Any]:
@@ -83,7 +81,7 @@ class TransformerModel(StanceModel):
         self.model = None
 
     @classmethod
-    def from_config(cls, config: Config) -> "TransformerModel":
+    def from_config(cls, config: Config) -> TransformerModel:
         return cls(config.task, config.model, config.training)
 
     @property
@@ -113,7 +111,10 @@ class TransformerModel(StanceModel):
     # -- training
     def _load_base(self) -> None:
         k = len(self.labels)
-        label_maps = {"id2label": dict(enumerate(self.labels)), "label2id": {lab: i for i, lab in enumerate(self.labels)}}
+        label_maps = {
+            "id2label": dict(enumerate(self.labels)),
+            "label2id": {lab: i for i, lab in enumerate(self.labels)},
+        }
         base = resolve_base_model(self.model_cfg.base_model)
         if self.model_cfg.pooling == "mean":
             from transformers import AutoModel
@@ -134,15 +135,25 @@ class TransformerModel(StanceModel):
             rows, labels = [rows[i] for i in keep], [labels[i] for i in keep]
         if augment:
             extra_rows, extra_labels = negated_examples(
-                rows, labels, self.labels, list(self.task.stance_labels), self.training.negate_targets,
-                self.training.seed, self.formatter.wording,
+                rows,
+                labels,
+                self.labels,
+                list(self.task.stance_labels),
+                self.training.negate_targets,
+                self.training.seed,
+                self.formatter.wording,
             )
             rows, labels = rows + extra_rows, labels + extra_labels
             if self.training.unrelated_targets:
                 none = self.labels.index(self.task.none_label)
                 more_rows, more_labels = unrelated_examples(
-                    rows, labels, none, self.training.unrelated_targets, self.training.seed,
-                    self.formatter.wording, self._embed_wordings,
+                    rows,
+                    labels,
+                    none,
+                    self.training.unrelated_targets,
+                    self.training.seed,
+                    self.formatter.wording,
+                    self._embed_wordings,
                 )
                 rows, labels = rows + more_rows, labels + more_labels
         enc = self._encode(self.prepare(rows))
@@ -156,14 +167,27 @@ class TransformerModel(StanceModel):
         distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
         steps_per_epoch = -(-n_train // t.batch_size)
         return TrainingArguments(
-            output_dir=workdir, num_train_epochs=t.epochs, learning_rate=t.learning_rate,
-            per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.eval_batch_size,
-            weight_decay=t.weight_decay, warmup_steps=int(t.warmup_ratio * steps_per_epoch * t.epochs),
-            lr_scheduler_type=t.lr_scheduler, **_length_grouping(t.group_by_length),
-            eval_strategy="epoch" if use_dev else "no", save_strategy="epoch" if use_dev else "no",
-            save_total_limit=2, save_only_model=True, load_best_model_at_end=use_dev,
-            metric_for_best_model="f_avg", greater_is_better=True, logging_strategy="epoch",
-            report_to="none", seed=t.seed, data_seed=t.seed, disable_tqdm=True,
+            output_dir=workdir,
+            num_train_epochs=t.epochs,
+            learning_rate=t.learning_rate,
+            per_device_train_batch_size=t.batch_size,
+            per_device_eval_batch_size=t.eval_batch_size,
+            weight_decay=t.weight_decay,
+            warmup_steps=int(t.warmup_ratio * steps_per_epoch * t.epochs),
+            lr_scheduler_type=t.lr_scheduler,
+            **_length_grouping(t.group_by_length),
+            eval_strategy="epoch" if use_dev else "no",
+            save_strategy="epoch" if use_dev else "no",
+            save_total_limit=2,
+            save_only_model=True,
+            load_best_model_at_end=use_dev,
+            metric_for_best_model="f_avg",
+            greater_is_better=True,
+            logging_strategy="epoch",
+            report_to="none",
+            seed=t.seed,
+            data_seed=t.seed,
+            disable_tqdm=True,
             dataloader_pin_memory=torch.cuda.is_available(),
             # Without a GPU the Trainer only runs distributed (torchrun, accelerate launch) when
             # told it is on the CPU; gloo is the CPU process-group backend.
@@ -214,18 +238,23 @@ class TransformerModel(StanceModel):
         self.info["train_examples"] = len(train_ds)  # after the cap and the augmentations
         use_dev = dev is not None and len(dev) > 0
         dev_ds = self._features(dev) if use_dev else None
-        weights = torch.tensor(class_weights(np.asarray(train["label"]), len(self.labels), t.class_weight),
-                               dtype=torch.float)
+        weights = torch.tensor(
+            class_weights(np.asarray(train["label"]), len(self.labels), t.class_weight), dtype=torch.float
+        )
         callbacks = [_stop_callback(), *([_epoch_callback(on_epoch)] if on_epoch else [])]
         if use_dev and t.early_stopping_patience > 0:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
         workdir = scratch_dir("train")  # checkpoints: removed below, or by the next run if we are killed
         try:
             trainer = _weighted_trainer(weights)(
-                model=self.model, args=self._arguments(str(workdir), len(train_ds), use_dev), train_dataset=train_ds,
-                eval_dataset=dev_ds, processing_class=self.tokenizer,
+                model=self.model,
+                args=self._arguments(str(workdir), len(train_ds), use_dev),
+                train_dataset=train_ds,
+                eval_dataset=dev_ds,
+                processing_class=self.tokenizer,
                 data_collator=DataCollatorWithPadding(self.tokenizer),
-                compute_metrics=self._compute_metrics() if use_dev else None, callbacks=callbacks,
+                compute_metrics=self._compute_metrics() if use_dev else None,
+                callbacks=callbacks,
             )
             trainer.remove_callback(PrinterCallback)
             start = time.time()
@@ -252,7 +281,9 @@ class TransformerModel(StanceModel):
             return out
         device = next(self.model.parameters()).device
         with torch.inference_mode():
-            for idx, batch in padded_batches(self._encode(rows), self.tokenizer, batch_size or self.training.eval_batch_size):
+            for idx, batch in padded_batches(
+                self._encode(rows), self.tokenizer, batch_size or self.training.eval_batch_size
+            ):
                 logits = self.model(**{k: v.to(device) for k, v in batch.items()}).logits
                 out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         return out

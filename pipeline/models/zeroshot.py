@@ -52,13 +52,12 @@ from typing import Any
 import numpy as np
 
 from pipeline.config import DEFAULT_HYPOTHESES, InputFormat, ModelConfig, TaskConfig, ZeroShotConfig
+from pipeline.metrics import f_avg, macro_f1
 from pipeline.models.base import EpochHook, StanceModel
 from pipeline.models.encoders import ModelLoadError, load_hf, mean_pool, padded_batches, resolve_base_model
 from pipeline.models.inputs import InputFormatter, Row, rows_of
 from pipeline.models.nli import entailment_index, nli_label_matrix
 from pipeline.models.store import read_spec
-from pipeline.metrics import f_avg, macro_f1
-
 
 STANCE_SUBFOLDER = "stance_model"  # where a saved zero-shot model keeps its stance model
 
@@ -79,7 +78,10 @@ class ZeroShotModel(StanceModel):
     backend = "zeroshot"
 
     def __init__(
-        self, task: TaskConfig, model_cfg: ModelConfig, zeroshot: ZeroShotConfig | None = None,
+        self,
+        task: TaskConfig,
+        model_cfg: ModelConfig,
+        zeroshot: ZeroShotConfig | None = None,
         stance_model: StanceModel | None = None,
     ):
         """``stance_model``: for method stance, an already loaded stance model (else ``zeroshot.model`` is loaded)."""
@@ -98,7 +100,7 @@ class ZeroShotModel(StanceModel):
             self._bind(stance_model)
 
     @classmethod
-    def from_config(cls, config) -> "ZeroShotModel":
+    def from_config(cls, config) -> ZeroShotModel:
         return cls(config.task, config.model, config.zeroshot)
 
     def use_task(self, task: TaskConfig) -> None:
@@ -133,7 +135,8 @@ class ZeroShotModel(StanceModel):
         task = self.task.model_copy(update={"labels": list(stance_model.labels), "none_label": none})
         stance_model.use_task(task)
         fmt = InputFormat(
-            first=stance_model.model_cfg.input.first, mark=self.model_cfg.input.mark,
+            first=stance_model.model_cfg.input.first,
+            mark=self.model_cfg.input.mark,
             normalize=self.model_cfg.input.normalize,
         )
         stance_model.formatter = InputFormatter(task, fmt)
@@ -208,11 +211,13 @@ class ZeroShotModel(StanceModel):
             actor, wording = self.formatter.actor_name(row), self.formatter.wording(row)
             live.append(i)
             premises.append(self.formatter.pair(row)[1])
-            hyps.append([
-                (self.labels.index(label), template.format(actor=actor, target=wording))
-                for label, templates in self._templates(row.target).items()
-                for template in templates
-            ])
+            hyps.append(
+                [
+                    (self.labels.index(label), template.format(actor=actor, target=wording))
+                    for label, templates in self._templates(row.target).items()
+                    for template in templates
+                ]
+            )
         return live, premises, hyps
 
     # ---------------------------------------------------------------- the model calls
@@ -221,8 +226,9 @@ class ZeroShotModel(StanceModel):
         import torch
 
         # only_first: the premise is cut, never the hypothesis (as the zero-shot pipeline does).
-        enc = self.tokenizer([p for p, _ in pairs], [h for _, h in pairs], truncation="only_first",
-                             max_length=self.model_cfg.max_length)
+        enc = self.tokenizer(
+            [p for p, _ in pairs], [h for _, h in pairs], truncation="only_first", max_length=self.model_cfg.max_length
+        )
         out = np.zeros((len(pairs), self.model.config.num_labels), dtype=np.float32)
         with torch.inference_mode():
             for idx, batch in padded_batches(enc, self.tokenizer, batch_size):
@@ -277,8 +283,10 @@ class ZeroShotModel(StanceModel):
                 for text in (premise, *(h for _, h in row_hyps)):
                     text_index.setdefault(text, len(text_index))
             emb = self._embeddings(list(text_index), batch_size)
-            pair_score = [[float(emb[text_index[p]] @ emb[text_index[h]]) for _, h in row_hyps]
-                          for p, row_hyps in zip(premises, hyps)]
+            pair_score = [
+                [float(emb[text_index[p]] @ emb[text_index[h]]) for _, h in row_hyps]
+                for p, row_hyps in zip(premises, hyps)
+            ]
         for i, row_hyps, row_scores in zip(live, hyps, pair_score):
             sums, counts = np.zeros(k), np.zeros(k)
             for (j, _), value in zip(row_hyps, row_scores):
@@ -382,10 +390,9 @@ class ZeroShotModel(StanceModel):
         self.tokenizer.save_pretrained(folder)
 
     @classmethod
-    def _load_files(cls, folder, task, model_cfg, spec) -> "ZeroShotModel":
+    def _load_files(cls, folder, task, model_cfg, spec) -> ZeroShotModel:
         zs = ZeroShotConfig.model_validate(spec["zeroshot"])
         model = cls(task, model_cfg, zs)
         model._weights = str(Path(folder) / STANCE_SUBFOLDER) if model._is_stance else str(folder)
         model._ensure_loaded()
         return model
-
