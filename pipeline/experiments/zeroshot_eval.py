@@ -123,15 +123,20 @@ def _train_stance_model(config: Config, rows: list[dict]):
     return model
 
 
-def leave_one_target_out(config: Config, targets: list[str] | None = None) -> dict[str, dict]:
+def corpus_examples(config: Config) -> tuple[list[dict], list[dict]]:
+    """The corpus's examples (every document) and the extra training corpora's, read once for both measurements."""
+    return to_examples(load_records(config), config.task, config.data.group_by), extra_examples(config)
+
+
+def leave_one_target_out(
+    config: Config, rows: list[dict], extra: list[dict], targets: list[str] | None = None
+) -> dict[str, dict]:
     """One nested run per held-out target (see the module's docstring); figures per target."""
     import mlflow
 
     from pipeline.experiments import tracking
 
     task = config.task
-    rows = to_examples(load_records(config), task, config.data.group_by)
-    extra = extra_examples(config)
     out: dict[str, dict] = {}
     for target in targets or task.target_ids:
         wording = task.target(target).wording
@@ -155,7 +160,7 @@ def leave_one_target_out(config: Config, targets: list[str] | None = None) -> di
     return out
 
 
-def benchmark_zero_shot(config: Config, benchmark: Config) -> dict[str, dict]:
+def benchmark_zero_shot(config: Config, benchmark: Config, rows: list[dict], extra: list[dict]) -> dict[str, dict]:
     """The stance model trained on the whole corpus (every target) answers the benchmark's test split."""
     import mlflow
 
@@ -167,13 +172,12 @@ def benchmark_zero_shot(config: Config, benchmark: Config) -> dict[str, dict]:
     print(
         f"benchmark {benchmark.data.corpus}: {len(test)} test examples, targets {benchmark.task.target_ids}", flush=True
     )
-    rows = to_examples(load_records(config), task, config.data.group_by)
     results: dict[str, dict] = {}
     with tracking.run(
         f"benchmark-{benchmark.data.corpus}", tracking.run_tags(config, "zeroshot-benchmark"), nested=True
     ):
         mlflow.log_params({"benchmark": benchmark.data.corpus, "benchmark_test_examples": len(test)})
-        stance_model = _train_stance_model(config, rows + extra_examples(config))
+        stance_model = _train_stance_model(config, rows + extra)
         # The benchmark's actor (a tweet's author) is never named: no mention gating, no mark.
         zs = _zeroshot(benchmark, "stance", mention_gating=False)
         _measure(
@@ -249,8 +253,9 @@ def zeroshot_eval(
     start = time.time()
     with tracking.run(f"zeroshot-eval-{config.name}", tracking.run_tags(config, "zeroshot-eval")) as parent:
         tracking.log_params(config)
-        loto = leave_one_target_out(config, targets)
-        bench = benchmark_zero_shot(config, bench_config) if bench_config else None
+        rows, extra = corpus_examples(config)
+        loto = leave_one_target_out(config, rows, extra, targets)
+        bench = benchmark_zero_shot(config, bench_config, rows, extra) if bench_config else None
         summary: dict[str, float] = {}
         for target, r in loto.items():
             for method, m in r.items():

@@ -130,32 +130,8 @@ class TransformerModel(StanceModel):
         from datasets import Dataset
 
         rows, labels = rows_of(dataset), list(dataset["label"])
-        if augment and self.training.max_per_target:
-            keep = capped_per_target([r.target for r in rows], self.training.max_per_target, self.training.seed)
-            rows, labels = [rows[i] for i in keep], [labels[i] for i in keep]
         if augment:
-            extra_rows, extra_labels = negated_examples(
-                rows,
-                labels,
-                self.labels,
-                list(self.task.stance_labels),
-                self.training.negate_targets,
-                self.training.seed,
-                self.formatter.wording,
-            )
-            rows, labels = rows + extra_rows, labels + extra_labels
-            if self.training.unrelated_targets:
-                none = self.labels.index(self.task.none_label)
-                more_rows, more_labels = unrelated_examples(
-                    rows,
-                    labels,
-                    none,
-                    self.training.unrelated_targets,
-                    self.training.seed,
-                    self.formatter.wording,
-                    self._embed_wordings,
-                )
-                rows, labels = rows + more_rows, labels + more_labels
+            rows, labels = self._augmented(rows, labels)
         enc = self._encode(self.prepare(rows))
         return Dataset.from_dict(dict(enc) | {"labels": labels})
 
@@ -205,6 +181,25 @@ class TransformerModel(StanceModel):
             return {"f_avg": f_avg(y_true, y_pred, stance), "macro_f1": macro_f1(y_true, y_pred, labels)}
 
         return compute
+
+    def _augmented(self, rows: list[Row], labels: list[int]) -> tuple[list[Row], list[int]]:
+        """The training rows after ``training``'s cap per target, negated and unrelated targets."""
+        t = self.training
+        if t.max_per_target:
+            keep = capped_per_target([r.target for r in rows], t.max_per_target, t.seed)
+            rows, labels = [rows[i] for i in keep], [labels[i] for i in keep]
+        stance = list(self.task.stance_labels)
+        more_rows, more_labels = negated_examples(
+            rows, labels, self.labels, stance, t.negate_targets, t.seed, self.formatter.wording
+        )
+        rows, labels = rows + more_rows, labels + more_labels
+        if t.unrelated_targets:  # embedding the wordings loads the base model: only when asked
+            none = self.labels.index(self.task.none_label)
+            more_rows, more_labels = unrelated_examples(
+                rows, labels, none, t.unrelated_targets, t.seed, self.formatter.wording, self._embed_wordings
+            )
+            rows, labels = rows + more_rows, labels + more_labels
+        return rows, labels
 
     def _embed_wordings(self, wordings: list[str]) -> np.ndarray:
         """Unit-length mean-pooled embeddings of target wordings by the base model, before training."""
