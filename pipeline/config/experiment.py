@@ -68,6 +68,11 @@ class Config(_Strict):
         task, model = info.data.get("task"), info.data.get("model")
         if task is not None and model is not None and model.backend == "zeroshot":
             v.check_task(task)
+            if model.runtime != "torch" and v.method != "stance":
+                raise ValueError(
+                    f"model.runtime {model.runtime!r} runs the zero-shot stance model; method {v.method!r} "
+                    "runs on torch only (set model.runtime: torch, or zeroshot.method: stance)"
+                )
         return v
 
     def flat(self) -> dict[str, Any]:

@@ -127,6 +127,23 @@ class ModelConfig(_Strict):
         "of the token states (the pooling sentence encoders such as all-MiniLM-L6-v2 were trained with)",
     )
     input: InputFormat = Field(default_factory=InputFormat)
+    runtime: Literal["torch", "onnx", "onnx-int8"] = Field(
+        default="torch",
+        description="where a fine-tuned transformer (or the zero-shot stance model) runs: PyTorch, ONNX Runtime "
+        "fp32, or ONNX Runtime with dynamic int8 linear layers (pipeline/models/runtime.py); other backends: torch",
+    )
+    threads: int | None = Field(
+        default=None, ge=1, description="inference threads of one process (default: one per core)"
+    )
+
+    @model_validator(mode="after")
+    def _runtime(self) -> ModelConfig:
+        if self.runtime != "torch" and self.backend not in ("transformer", "zeroshot"):
+            raise ValueError(
+                f"runtime {self.runtime!r} runs a transformer (the transformer backend, or zero-shot's stance "
+                f"model); the {self.backend} backend has no runtime to choose: leave runtime at torch"
+            )
+        return self
 
 
 HYPOTHESIS_PLACEHOLDERS = ("actor", "target")

@@ -49,15 +49,18 @@ def load_hf(name_or_path: str, auto_class=None, **kwargs):
     return tokenizer, model
 
 
-def padded_batches(enc: dict[str, list], tokenizer, batch_size: int) -> Iterator[tuple[np.ndarray, dict]]:
-    """Padded batches over an encoding, sorted by length so each pads little: (indices, tensors).
+def padded_batches(
+    enc: dict[str, list], tokenizer, batch_size: int, return_tensors: str = "pt"
+) -> Iterator[tuple[np.ndarray, dict]]:
+    """Padded batches over an encoding, sorted by length so each pads little: (indices, tensors);
+    ``return_tensors="np"`` for numpy arrays (ONNX Runtime).
 
     Callers put each batch's results back at ``indices``, so the output keeps input order.
     """
     order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        yield idx, tokenizer.pad({key: [enc[key][j] for j in idx] for key in enc}, return_tensors="pt")
+        yield idx, tokenizer.pad({key: [enc[key][j] for j in idx] for key in enc}, return_tensors=return_tensors)
 
 
 def mean_pool(hidden, attention_mask):

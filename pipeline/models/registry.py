@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.config import Config
+from pipeline.config import Config, ModelConfig
 from pipeline.models.base import StanceModel
 from pipeline.models.baselines import MajorityModel, TfidfModel
 from pipeline.models.encoders import ModelLoadError
@@ -34,9 +34,20 @@ def model_source(config: Config) -> str:
     return build_model(config).source
 
 
-def load_model(uri: str | Path) -> StanceModel:
-    """Load a saved model from a folder or an MLflow URI; errors name the place and what is wrong."""
+def load_model(uri: str | Path, runtime: str | None = None, threads: int | None = None) -> StanceModel:
+    """Load a saved model from a folder or an MLflow URI; errors name the place and what is wrong.
+
+    ``runtime`` (torch, onnx, onnx-int8) overrides the one the model was saved with; an ONNX
+    runtime the folder has no file for yet is exported into it first. ``threads``: inference
+    threads (default: one per core).
+    """
     folder, spec, task, model_cfg = read_spec(uri)
+    if runtime is not None or threads is not None:
+        update = {"runtime": runtime or model_cfg.runtime, "threads": threads or model_cfg.threads}
+        try:
+            model_cfg = ModelConfig.model_validate(model_cfg.model_dump() | update)
+        except ValueError as exc:
+            raise ModelLoadError(f"{folder}: {exc}") from None
     try:
         cls = BACKENDS[spec["backend"]]
     except KeyError:

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pipeline.config import Config, TrainingConfig
 from pipeline.models.augment import capped_per_target, negated_examples, unrelated_examples
-from pipeline.models.base import EpochHook, StanceModel, class_weights
+from pipeline.models.base import SPEC_FILE, EpochHook, StanceModel, class_weights
 from pipeline.models.encoders import ModelLoadError, load_hf, padded_batches, resolve_base_model
 from pipeline.models.inputs import Row, rows_of
 from pipeline.process import check_stop, remove_scratch, scratch_dir
@@ -78,7 +81,9 @@ class TransformerModel(StanceModel):
         super().__init__(task, model_cfg)
         self.training = training or TrainingConfig()
         self.tokenizer = None
-        self.model = None
+        self.model = None  # the torch module; None when loaded for an ONNX runtime alone
+        self.onnx = None  # runtime.OnnxForward when model.runtime is onnx or onnx-int8
+        self.folder: Path | None = None  # where it was loaded from
 
     @classmethod
     def from_config(cls, config: Config) -> TransformerModel:
@@ -274,6 +279,14 @@ class TransformerModel(StanceModel):
         out = np.zeros((len(rows), len(self.labels)), dtype=np.float32)
         if not rows:
             return out
+        if self.onnx is not None:
+            from scipy.special import softmax
+
+            for idx, batch in padded_batches(
+                self._encode(rows), self.tokenizer, batch_size or self.training.eval_batch_size, "np"
+            ):
+                out[idx] = softmax(self.onnx(batch).astype(np.float32), axis=-1)
+            return out
         device = next(self.model.parameters()).device
         with torch.inference_mode():
             for idx, batch in padded_batches(
@@ -290,15 +303,56 @@ class TransformerModel(StanceModel):
     def _save_files(self, folder):
         from transformers.utils import logging as hf_logging
 
+        from pipeline.models import runtime
+
+        runtime_name = self.model_cfg.runtime
+        if self.model is None:  # loaded for an ONNX runtime alone: its folder's files, as they are
+            for path in self.folder.iterdir():
+                if path.name != SPEC_FILE and not path.name.startswith("."):
+                    (shutil.copytree if path.is_dir() else shutil.copy2)(path, Path(folder) / path.name)
+            return
         hf_logging.disable_progress_bar()
         self.model.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
+        if runtime_name != "torch":  # the saved (and logged) model carries its runtime's file
+            runtime.export(self.model, self.tokenizer, folder, runtime_name)
 
     @classmethod
     def _load_files(cls, folder, task, model_cfg, spec):
+        model = cls(task, model_cfg, TrainingConfig(**spec.get("training", {})))
+        model.folder = Path(folder)
+        if model_cfg.runtime == "torch":
+            model._load_torch(folder)
+        else:
+            model._load_onnx(folder)
+        return model
+
+    def _load_onnx(self, folder) -> None:
+        """The tokenizer and an ONNX Runtime session; the model is exported first if the folder has
+        no file for the runtime yet (once: the file stays in the folder)."""
+        from transformers import AutoConfig, AutoTokenizer
+
+        from pipeline.models import runtime
+
+        path = runtime.onnx_file(folder, self.model_cfg.runtime)
+        if not path.is_file():
+            self._load_torch(folder)
+            print(f"exporting {folder} for {self.model_cfg.runtime} (once) ...", file=sys.stderr, flush=True)
+            runtime.export(self.model, self.tokenizer, folder, self.model_cfg.runtime)
+            self.model = None  # the session replaces it; its memory goes
+        else:
+            self._check_labels(folder, AutoConfig.from_pretrained(str(folder)))
+            self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        self.onnx = runtime.OnnxForward(path, self.model_cfg.threads)
+
+    def _load_torch(self, folder) -> None:
         from pipeline.models.heads import MeanPooledClassifier, is_mean_pooled
 
-        model = cls(task, model_cfg, TrainingConfig(**spec.get("training", {})))
+        model = self
+        if self.model_cfg.threads:
+            import torch
+
+            torch.set_num_threads(self.model_cfg.threads)
         if is_mean_pooled(folder):
             from transformers import AutoModel
 
@@ -306,8 +360,10 @@ class TransformerModel(StanceModel):
             model.model = MeanPooledClassifier.from_encoder_folder(folder, encoder)
         else:
             model.tokenizer, model.model = load_hf(str(folder))
-        id2label = {int(i): lab for i, lab in model.model.config.id2label.items()}
-        if [id2label[i] for i in range(len(id2label))] != model.labels:
-            raise ModelLoadError(f"{folder}: the model's id2label {id2label} does not match stance.json labels")
+        self._check_labels(folder, model.model.config)
         model.model.eval()
-        return model
+
+    def _check_labels(self, folder, hf_config) -> None:
+        id2label = {int(i): lab for i, lab in hf_config.id2label.items()}
+        if [id2label[i] for i in range(len(id2label))] != self.labels:
+            raise ModelLoadError(f"{folder}: the model's id2label {id2label} does not match stance.json labels")

@@ -158,6 +158,8 @@ class ZeroShotModel(StanceModel):
                 f"zeroshot.model {self._weights} is a {spec['backend']!r} model; method 'stance' needs a fine-tuned "
                 f"'transformer' stance model (`make stance-model`)"
             )
+        # The zero-shot model's runtime and threads are its stance model's.
+        model_cfg = model_cfg.model_copy(update={"runtime": self.model_cfg.runtime, "threads": self.model_cfg.threads})
         model = TransformerModel._load_files(folder, task, model_cfg, spec)
         model.info = spec.get("info", {})
         return model
