@@ -23,11 +23,13 @@ TRIALS ?=
 SET ?=
 OVERWRITE ?=
 NO_BENCHMARK ?=
+RUNTIME ?=
 SERVE_TIMEOUT ?= 60
 SERVE_MAX_ROWS ?= 2000
 # Options built from the variables above.
 SETS = $(foreach s,$(SET),--set $(s))
 OVERWRITE_FLAG = $(if $(filter 1 yes true,$(OVERWRITE)),--overwrite)
+RUNTIME_FLAG = $(if $(RUNTIME),--runtime $(RUNTIME))
 # Targets that read no config refuse CONFIG= and SET= instead of ignoring them.
 NO_CONFIG = @if [ "$(origin CONFIG)" = "command line" ] || [ -n "$(SET)" ]; then \
 	echo "error: make $@ reads no config, so CONFIG= and SET= would be ignored: leave them out (make help lists what each target takes)"; exit 2; fi
@@ -39,7 +41,7 @@ export HF_DATASETS_OFFLINE := $(HF_HUB_OFFLINE)
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install test test-fast lint format validate stats train evaluate cv sweep stance-model zeroshot-eval compare predict train-ddp predict-spark serve tracking-server bench ui clean
+.PHONY: help install test test-fast lint format validate stats train evaluate cv sweep stance-model zeroshot-eval compare predict export train-ddp predict-spark serve tracking-server bench ui clean
 
 help: ## list the targets with what each does
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -86,8 +88,8 @@ stats: $(STAMP) ## label counts per target x label, per actor, per document [OUT
 train: $(STAMP) ## fine-tune the default transformer (or CONFIG=...), save models/<name>/ [OVERWRITE=1 to replace it], log to MLflow
 	$(PY) -m pipeline train --config $(CONFIG) $(SETS) $(OVERWRITE_FLAG)
 
-evaluate: $(STAMP) ## evaluate models/<name>/ (or MODEL=path|runs:/...|models:/name@alias) on the test split
-	$(PY) -m pipeline evaluate --config $(CONFIG) $(if $(MODEL),--model "$(MODEL)") $(SETS)
+evaluate: $(STAMP) ## evaluate models/<name>/ (or MODEL=path|runs:/...|models:/name@alias) on the test split [RUNTIME=torch|onnx|onnx-int8]
+	$(PY) -m pipeline evaluate --config $(CONFIG) $(if $(MODEL),--model "$(MODEL)") $(RUNTIME_FLAG) $(SETS)
 
 cv: $(STAMP) ## grouped k-fold cross-validation of CONFIG: parent MLflow run, one child per fold
 	$(PY) -m pipeline cv --config $(CONFIG) $(SETS)
@@ -104,23 +106,27 @@ zeroshot-eval: $(STAMP) ## zero-shot on targets absent from training: leave-one-
 compare: $(STAMP) ## print the experiment's runs side by side (backend, base model, F_avg, macro-F1, time), best first
 	$(PY) -m pipeline compare --config $(CONFIG) $(SETS)
 
-predict: $(STAMP) ## stance in new articles: INPUT=folder|.jsonl|.csv OUTPUT=.jsonl|.csv [MODEL=...] [REPORT=dir] [TASK=task.yaml] [OVERWRITE=1]
+predict: $(STAMP) ## stance in new articles: INPUT=folder|.jsonl|.csv OUTPUT=.jsonl|.csv [MODEL=...] [RUNTIME=torch|onnx|onnx-int8] [REPORT=dir] [TASK=task.yaml] [OVERWRITE=1]
 	$(NO_CONFIG)
 	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make predict INPUT=folder|file.jsonl|file.csv OUTPUT=out.jsonl|out.csv [MODEL=models/finetune-minilm] [REPORT=dir] [ENCODING_ERRORS=replace]"; exit 2; }
-	$(PY) -m pipeline predict --input "$(INPUT)" --output "$(OUTPUT)" --model "$(or $(MODEL),models/finetune-minilm)" --encoding-errors $(ENCODING_ERRORS) $(if $(REPORT),--report "$(REPORT)") $(if $(TASK),--task "$(TASK)") $(OVERWRITE_FLAG)
+	$(PY) -m pipeline predict --input "$(INPUT)" --output "$(OUTPUT)" --model "$(or $(MODEL),models/finetune-minilm)" --encoding-errors $(ENCODING_ERRORS) $(if $(REPORT),--report "$(REPORT)") $(if $(TASK),--task "$(TASK)") $(RUNTIME_FLAG) $(OVERWRITE_FLAG)
+
+export: $(STAMP) ## export MODEL= (default models/finetune-minilm) to ONNX Runtime, RUNTIME=onnx|onnx-int8 (default), and make it the model's runtime
+	$(NO_CONFIG)
+	$(PY) -m pipeline export --model "$(or $(MODEL),models/finetune-minilm)" --runtime $(or $(RUNTIME),onnx-int8)
 
 train-ddp: $(STAMP) ## train CONFIG with NPROC processes under torchrun (CPU: gloo; GPUs: one process each)
 	$(VENV)/bin/torchrun --standalone --nproc_per_node $(NPROC) -m pipeline train --config $(CONFIG) $(SETS) $(OVERWRITE_FLAG)
 
-predict-spark: $(SPARK_STAMP) ## score INPUT (JSONL/Parquet: text, actor, target) on Spark (MASTER=, default local[*]) into OUTPUT Parquet; MODEL= folder|runs:/|models:/ [OVERWRITE=1]
+predict-spark: $(SPARK_STAMP) ## score INPUT (JSONL/Parquet: text, actor, target) on Spark (MASTER=, default local[*]) into OUTPUT Parquet; MODEL= folder|runs:/|models:/ [RUNTIME=] [OVERWRITE=1]
 	$(NO_CONFIG)
 	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make predict-spark INPUT=pairs.jsonl OUTPUT=scored.parquet [MODEL=...] [MASTER=...]"; exit 2; }
-	$(PY) -m pipeline predict-spark --input "$(INPUT)" --output "$(OUTPUT)" --master "$(MASTER)" $(if $(MODEL),--model "$(MODEL)") $(OVERWRITE_FLAG)
+	$(PY) -m pipeline predict-spark --input "$(INPUT)" --output "$(OUTPUT)" --master "$(MASTER)" $(if $(MODEL),--model "$(MODEL)") $(RUNTIME_FLAG) $(OVERWRITE_FLAG)
 
-serve: $(STAMP) ## REST on 127.0.0.1:SERVE_PORT (5001) for SERVE_MODEL (the champion); SERVE_MAX_ROWS (2000) per request, SERVE_TIMEOUT (60 s)
+serve: $(STAMP) ## REST on 127.0.0.1:SERVE_PORT (5001) for SERVE_MODEL (the champion); SERVE_MAX_ROWS (2000) per request, SERVE_TIMEOUT (60 s) [RUNTIME=]
 	$(NO_CONFIG)
 	MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" $(PY) -m pipeline serve --model "$(SERVE_MODEL)" \
-	  --host 127.0.0.1 --port $(SERVE_PORT) --timeout $(SERVE_TIMEOUT) --max-rows $(SERVE_MAX_ROWS)
+	  --host 127.0.0.1 --port $(SERVE_PORT) --timeout $(SERVE_TIMEOUT) --max-rows $(SERVE_MAX_ROWS) $(RUNTIME_FLAG)
 
 tracking-server: $(STAMP) ## a shared MLflow tracking server on 127.0.0.1 (MLFLOW_PORT, default 5000); docs/tracking.md: PostgreSQL + S3
 	$(NO_CONFIG)

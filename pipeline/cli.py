@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.cli_inference import inference_commands, overwrite_option
+from pipeline.cli_inference import inference_commands, overwrite_option, runtime_option
 
 DEFAULT_CONFIG = "configs/base.yaml"
 TRAIN_CONFIG = "configs/finetune.yaml"
@@ -146,7 +146,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from pipeline.experiments.evaluate import evaluate
 
-    evaluate(_full_config(args), args.model or None)
+    evaluate(_full_config(args), args.model or None, args.runtime)
     return 0
 
 
@@ -276,6 +276,7 @@ def _experiment_commands(add) -> None:
                 default=None,
                 help="model folder, runs:/<run_id>/model or models:/<name>@<alias> (default: models/<name>)",
             )
+            runtime_option(p)
 
 
 def build_parser() -> argparse.ArgumentParser:

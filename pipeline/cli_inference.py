@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from pipeline.inference.serve import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT
+from pipeline.models.runtime import RUNTIMES
 
 DEFAULT_MODEL = "models/finetune-minilm"  # the folder `make train` writes (configs/finetune.yaml's name)
 
@@ -22,14 +23,14 @@ def overwrite_option(p: argparse.ArgumentParser) -> None:
 def cmd_predict_spark(args: argparse.Namespace) -> int:
     from pipeline.inference.spark import predict_spark
 
-    predict_spark(args.input, args.output, args.model, args.master, overwrite=args.overwrite)
+    predict_spark(args.input, args.output, args.model, args.master, overwrite=args.overwrite, runtime=args.runtime)
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from pipeline.inference.serve import serve
 
-    serve(args.model, args.host, args.port, args.max_rows, args.timeout)
+    serve(args.model, args.host, args.port, args.max_rows, args.timeout, runtime=args.runtime)
     return 0
 
 
@@ -48,6 +49,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         encoding_errors=args.encoding_errors,
         batch_size=args.batch_size,
         task=args.task,
+        runtime=args.runtime,
         overwrite=args.overwrite,
     )
     stats = result.stats
@@ -68,7 +70,27 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def runtime_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default=None,
+        help="run the model on torch, onnx (ONNX Runtime fp32) or onnx-int8 (dynamic int8) instead of the runtime "
+        "it was saved with; an ONNX file the model folder lacks is exported into it first (once)",
+    )
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pipeline.models.export import export_model
+
+    export_model(args.model, args.runtime)
+    return 0
+
+
 def inference_commands(add) -> None:
+    p = add("export", cmd_export, "export a model folder to ONNX (fp32 or int8) and make it the folder's runtime")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model folder (default: {DEFAULT_MODEL})")
+    p.add_argument("--runtime", choices=RUNTIMES[1:], default="onnx-int8", help="default onnx-int8")
     p = add(
         "predict-spark", cmd_predict_spark, "score (text, actor, target) rows on Spark through mlflow.pyfunc.spark_udf"
     )
@@ -78,6 +100,7 @@ def inference_commands(add) -> None:
         "--model", default=DEFAULT_MODEL, help="model folder, runs:/<run_id>/model or models:/<name>@<alias>"
     )
     p.add_argument("--master", default="local[*]", help="Spark master URL (default local[*])")
+    runtime_option(p)
     overwrite_option(p)
     p = add("serve", cmd_serve, "REST predictions (MLflow's scoring server) with a row limit per request")
     p.add_argument("--model", default="models:/stance-ukraine-seeds@champion", help="model folder, runs:/ or models:/")
@@ -85,6 +108,7 @@ def inference_commands(add) -> None:
     p.add_argument("--port", type=int, default=5001)
     p.add_argument("--max-rows", type=int, default=DEFAULT_MAX_ROWS, help="rows per request; more get HTTP 413")
     p.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="seconds before a request gets HTTP 504")
+    runtime_option(p)
     p = add("predict", cmd_predict, "stance of every mentioned actor on every target in new articles")
     p.add_argument(
         "--input",
@@ -111,6 +135,7 @@ def inference_commands(add) -> None:
         "flag the document's predictions encoding_replaced (replace)",
     )
     p.add_argument("--batch-size", type=int, default=256, help="pairs classified per batch (memory stays flat)")
+    runtime_option(p)
     overwrite_option(p)
     p.add_argument(
         "--task",

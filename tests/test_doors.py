@@ -21,9 +21,13 @@ SENTENCES = [
 ]
 
 
-@pytest.fixture(scope="module", params=["transformer", "zeroshot-stance"])
+@pytest.fixture(scope="module", params=["transformer", "zeroshot-stance", "transformer:onnx-int8", "zeroshot-stance:onnx"])
 def setup(request, tmp_path_factory, tiny_model_dir):
-    """A fine-tuned model, and the zero-shot backend's stance method wrapping the same model."""
+    """A fine-tuned model, and the zero-shot backend's stance method wrapping the same model; each on
+    PyTorch and exported to an ONNX runtime (``make export``), which every door must then run."""
+    from pipeline.models.export import export_model
+
+    kind, _, runtime = request.param.partition(":")
     from datasets import Dataset
 
     tmp = tmp_path_factory.mktemp("doors")
@@ -33,12 +37,16 @@ def setup(request, tmp_path_factory, tiny_model_dir):
     model = build_model(config)
     model.fit(train)
     folder = model.save(tmp / "model")
-    if request.param == "zeroshot-stance":
+    if kind == "zeroshot-stance":
         config = load_config(ROOT / "configs/zeroshot.yaml", {"zeroshot.model": str(folder), "zeroshot.threads": 1})
         model = build_model(config)
         model.fit(None)
         folder = model.save(tmp / "zeroshot")
+    if runtime:
+        export_model(folder, runtime)
     clf = StanceClassifier.load(folder)
+    inner = getattr(clf.model, "stance_model", None) or clf.model
+    assert (inner.onnx is not None) == bool(runtime)
     predictions = clf.analyze(" ".join(SENTENCES), doc_id="doc")
     return config, folder, clf, predictions
 
@@ -82,7 +90,10 @@ def test_the_logged_mlflow_model_gives_the_same_answers(setup, tmp_path):
         code_paths=[str(ROOT / "pipeline")],
     )
     frame = pd.DataFrame([{"text": p.sentence, "actor": p.actor, "target": p.target} for p in predictions])
-    out = mlflow.pyfunc.load_model(str(target)).predict(frame)
+    loaded = mlflow.pyfunc.load_model(str(target))
+    served = loaded.unwrap_python_model().model
+    assert served.model_cfg.runtime == clf.model.model_cfg.runtime
+    out = loaded.predict(frame)
     expected = np.array([list(p.probs.values()) for p in predictions])
     got = out[[f"prob_{lab}" for lab in clf.labels]].to_numpy()
     assert np.allclose(got, expected, atol=1e-5)

@@ -83,7 +83,7 @@ def _evaluation_run(model, uri: str, config: Config) -> Iterator[str]:
         yield run.info.run_id
 
 
-def evaluate(config: Config, model_uri: str | None = None) -> dict[str, float]:
+def evaluate(config: Config, model_uri: str | None = None, runtime: str | None = None) -> dict[str, float]:
     import time
 
     import mlflow
@@ -100,7 +100,7 @@ def evaluate(config: Config, model_uri: str | None = None) -> dict[str, float]:
                 "same CONFIG= and SET=, or name a model with MODEL="
             )
         raise ModelLoadError(f"no model at {uri} (MODEL=): expected a model folder, runs:/<id>/model or models:/<name>")
-    model = load_model(uri)
+    model = load_model(uri, runtime=runtime)
     if model.labels != list(config.task.labels):
         raise ModelLoadError(f"model labels {model.labels} differ from the config's {config.task.labels}")
     test = build_dataset(config)["test"]
@@ -113,6 +113,7 @@ def evaluate(config: Config, model_uri: str | None = None) -> dict[str, float]:
         client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in prefixed(metrics, "test").items()])
         client.set_tag(run_id, "test_split_digest", digest)
         client.set_tag(run_id, "evaluated_model_uri", uri)
+        client.set_tag(run_id, "runtime", model.model_cfg.runtime)
         _log_test_artifacts(client, run_id, test, probs, config)
         message = None
         if config.tracking.register_model and model.info.get("registered_model"):
@@ -121,7 +122,7 @@ def evaluate(config: Config, model_uri: str | None = None) -> dict[str, float]:
     ci = f" (95% CI {lo:.3f}-{hi:.3f})" if lo is not None else ""
     print(
         f"test on {len(test)} examples: F_avg {metrics['f_avg']:.4f}{ci}, macro-F1 {metrics['macro_f1']:.4f}, "
-        f"ECE {metrics['ece']:.3f}; MLflow run {run_id}"
+        f"ECE {metrics['ece']:.3f} ({model.model_cfg.runtime}); MLflow run {run_id}"
     )
     if message:
         print(message)

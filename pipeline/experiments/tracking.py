@@ -267,6 +267,7 @@ def log_model(model, model_dir: Path, config: Config, example_rows: list[dict]) 
         python_model=str(Path(pyfunc.__file__).with_name("mlflow_model.py")),
         artifacts={"model": str(model_dir)},
         code_paths=[str(package)],
+        model_config=pyfunc.MODEL_CONFIG,
         signature=infer_signature(example, output),
         input_example=example,
         registered_model_name=registered_model_name(config) if config.tracking.register_model else None,

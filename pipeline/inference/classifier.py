@@ -48,10 +48,11 @@ class StanceClassifier:
         self.matcher = DatedMatchers(self.task)  # the actor matcher at a document's date
 
     @classmethod
-    def load(cls, uri, task: str | Path | None = None) -> StanceClassifier:
+    def load(cls, uri, task: str | Path | None = None, runtime: str | None = None) -> StanceClassifier:
         """A model folder, ``runs:/<run_id>/model`` or ``models:/<name>@<alias>``; ``task``: a task
-        file to predict instead of the model's own (new actors, aliases or targets, the same labels)."""
-        model = load_model(uri)
+        file to predict instead of the model's own (new actors, aliases or targets, the same labels);
+        ``runtime``: torch, onnx or onnx-int8 instead of the model's own."""
+        model = load_model(uri, runtime=runtime)
         if task is not None:
             model.use_task(load_task(task))
         return cls(model, str(uri))

@@ -31,6 +31,7 @@ def run_predict(
     batch_size: int = DEFAULT_BATCH_SIZE,
     classifier: StanceClassifier | None = None,
     task: str | Path | None = None,
+    runtime: str | None = None,
     overwrite: bool = False,
 ) -> PredictResult:
     """Stream the documents of ``input_path`` through the model into ``output_path``.
@@ -49,7 +50,7 @@ def run_predict(
     refuse_existing(output_path, overwrite, "predictions file")
     if report_dir is not None:
         refuse_existing(report_dir, overwrite, "report folder", folder=True)
-    clf = classifier or StanceClassifier.load(model_uri, task)
+    clf = classifier or StanceClassifier.load(model_uri, task, runtime)
     start = time.perf_counter()  # after loading: the figures are about classifying
     documents = read_documents(input_path, encoding_errors)  # checks the input before any output exists
     stats = PredictStats()

@@ -44,9 +44,10 @@ def count_rows(body: bytes, content_type: str | None) -> int | None:
     return None
 
 
-def build_app(model_uri: str, max_rows: int, timeout: int, workdir: Path):
+def build_app(model_uri: str, max_rows: int, timeout: int, workdir: Path, runtime: str | None = None):
     """MLflow's scoring app for ``model_uri`` (folder, ``runs:/`` or ``models:/``), with the row limit;
-    a model folder is wrapped as an MLflow model in ``workdir``."""
+    a model folder is wrapped as an MLflow model in ``workdir``. ``runtime``: torch, onnx or
+    onnx-int8 instead of the model's own (an ONNX file it lacks is exported on load)."""
     os.environ["MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"] = str(timeout)  # read by scoring_server.init
     import mlflow.pyfunc
     from fastapi import Request
@@ -56,7 +57,7 @@ def build_app(model_uri: str, max_rows: int, timeout: int, workdir: Path):
     from pipeline.inference.spark import mlflow_model_uri
 
     uri, _ = mlflow_model_uri(model_uri, workdir)
-    app = scoring_server.init(mlflow.pyfunc.load_model(uri))
+    app = scoring_server.init(mlflow.pyfunc.load_model(uri, model_config={"runtime": runtime} if runtime else None))
 
     @app.middleware("http")  # added last, so it runs first: an oversized request is never parsed twice
     async def row_limit(request: Request, call_next):
@@ -74,13 +75,14 @@ def build_app(model_uri: str, max_rows: int, timeout: int, workdir: Path):
     return app
 
 
-def serve(model_uri: str, host: str, port: int, max_rows: int, timeout: int) -> None:
+def serve(model_uri: str, host: str, port: int, max_rows: int, timeout: int, runtime: str | None = None) -> None:
     import uvicorn
 
     with tempfile.TemporaryDirectory(prefix="stance-serve-") as workdir:
-        app = build_app(model_uri, max_rows, timeout, Path(workdir))
+        app = build_app(model_uri, max_rows, timeout, Path(workdir), runtime)
+        on = f" on {runtime}" if runtime else ""
         print(
-            f"serving {model_uri} on http://{host}:{port}/invocations: at most {max_rows} rows a request, "
+            f"serving {model_uri}{on} on http://{host}:{port}/invocations: at most {max_rows} rows a request, "
             f"timeout {timeout} s",
             flush=True,
         )

@@ -62,16 +62,23 @@ def mlflow_model_uri(model: str, workdir: Path) -> tuple[str, list[str]]:
         python_model=str(Path(pyfunc.__file__).with_name("mlflow_model.py")),
         artifacts={"model": str(folder)},
         code_paths=[str(package)],
+        model_config=pyfunc.MODEL_CONFIG,
     )
     return str(target), json.loads((folder / SPEC_FILE).read_text())["labels"]
 
 
-def stance_udf(spark, model_uri: str, labels: list[str]):
-    """The pyfunc as a Spark UDF returning struct<label, prob_<label>...>."""
+def stance_udf(spark, model_uri: str, labels: list[str], runtime: str | None = None):
+    """The pyfunc as a Spark UDF returning struct<label, prob_<label>...>.
+
+    Each Spark task runs the model with ``spark.task.cpus`` threads (default 1): Spark already
+    runs one task per core, and a model using every core in each would oversubscribe them.
+    ``runtime``: torch, onnx or onnx-int8 instead of the model's own.
+    """
     import mlflow.pyfunc
 
     result_type = ", ".join(["label string", *(f"prob_{lab} double" for lab in labels)])
-    return mlflow.pyfunc.spark_udf(spark, model_uri, result_type=result_type, env_manager="local")
+    options = {"threads": int(spark.conf.get("spark.task.cpus", "1"))} | ({"runtime": runtime} if runtime else {})
+    return mlflow.pyfunc.spark_udf(spark, model_uri, result_type=result_type, env_manager="local", model_config=options)
 
 
 def check_columns(df, source: str) -> None:
@@ -92,12 +99,18 @@ def score_frame(df, udf):
 
 
 def predict_spark(
-    input_path: str, output_path: str, model: str, master: str = "local[*]", overwrite: bool = False
+    input_path: str,
+    output_path: str,
+    model: str,
+    master: str = "local[*]",
+    overwrite: bool = False,
+    runtime: str | None = None,
 ) -> dict:
     """Read JSONL or Parquet, score every row, write a Parquet folder whole: into a temporary folder
     beside ``output_path``, which replaces it at the end. An existing output is refused unless
     ``overwrite``; nothing is deleted before the new output is complete."""
     from pipeline.files import refuse_existing, replace_dir
+    from pipeline.models.registry import is_mlflow_uri, load_model
     from pipeline.process import clean_scratch, remove_scratch, scratch_dir
 
     source = Path(input_path)
@@ -111,6 +124,8 @@ def predict_spark(
     staging = scratch_dir("spark", root=staging_root)
     try:
         with tempfile.TemporaryDirectory(prefix="stance-spark-") as tmp:
+            if runtime and runtime != "torch" and not is_mlflow_uri(model):
+                load_model(model, runtime)  # export once here, not in every Spark worker
             uri, labels = mlflow_model_uri(model, Path(tmp))
             if source.suffix in (".jsonl", ".json"):
                 df = spark.read.json(str(source))
@@ -119,7 +134,7 @@ def predict_spark(
             else:
                 raise SparkInputError(f"{source}: expected a .jsonl or .parquet input")
             check_columns(df, str(source))
-            scored = score_frame(df, stance_udf(spark, uri, labels))
+            scored = score_frame(df, stance_udf(spark, uri, labels, runtime))
             scored.write.mode("overwrite").parquet(str(staging / out.name))
             replace_dir(staging / out.name, out)
     finally:

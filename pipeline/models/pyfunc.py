@@ -17,13 +17,23 @@ def predictions_frame(probs: np.ndarray, task: TaskConfig) -> pd.DataFrame:
     return out
 
 
+# The loading options a logged model accepts (MLflow passes on only the keys declared when logging).
+MODEL_CONFIG = {"runtime": None, "threads": None}
+
+
 class StancePyfunc(mlflow.pyfunc.PythonModel):
-    """Input: a DataFrame with text, actor, target. Output: label and prob_<label> columns."""
+    """Input: a DataFrame with text, actor, target. Output: label and prob_<label> columns.
+
+    Loading options through MLflow's ``model_config`` (``mlflow.pyfunc.load_model(uri,
+    model_config=...)``, ``spark_udf(..., model_config=...)``): ``runtime`` (torch, onnx,
+    onnx-int8; default the model's own) and ``threads`` (default one per core).
+    """
 
     def load_context(self, context) -> None:
         from pipeline.models.registry import load_model
 
-        self.model = load_model(context.artifacts["model"])
+        options = context.model_config or {}
+        self.model = load_model(context.artifacts["model"], options.get("runtime"), options.get("threads"))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         from mlflow.exceptions import MlflowException

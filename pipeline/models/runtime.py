@@ -98,15 +98,15 @@ def _export_fp32(model, tokenizer, path: Path) -> dict[str, np.ndarray]:
     axes = {n: {0: "batch", 1: "sequence"} for n in names} | {"logits": {0: "batch"}}
     with _quiet(), torch.no_grad():  # the TorchScript tracer needs autograd's bookkeeping: no inference_mode
         torch.onnx.export(
-                wrapped,
-                tuple(example[n] for n in names),
-                str(path),
-                input_names=names,
-                output_names=["logits"],
-                dynamic_axes=axes,
-                opset_version=OPSET,
-                dynamo=False,
-            )
+            wrapped,
+            tuple(example[n] for n in names),
+            str(path),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
     return {n: example[n].numpy() for n in names}
 
 
