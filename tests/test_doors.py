@@ -21,7 +21,10 @@ SENTENCES = [
 ]
 
 
-@pytest.fixture(scope="module", params=["transformer", "zeroshot-stance", "transformer:onnx-int8", "zeroshot-stance:onnx"])
+DOORS = ["transformer", "zeroshot-stance", "transformer:onnx-int8", "zeroshot-stance:onnx"]
+
+
+@pytest.fixture(scope="module", params=DOORS)
 def setup(request, tmp_path_factory, tiny_model_dir):
     """A fine-tuned model, and the zero-shot backend's stance method wrapping the same model; each on
     PyTorch and exported to an ONNX runtime (``make export``), which every door must then run."""
