@@ -181,6 +181,20 @@ def test_cross_validation_pools_f_avg_per_target(mlflow_store, tmp_path, tiny_mo
     }
 
 
+def test_cross_validation_on_an_onnx_runtime_measures_the_change_against_torch(mlflow_store, tmp_path, tiny_model_dir):
+    config = cfg("configs/finetune.yaml", tmp_path, tiny_model_dir, **{"model.runtime": "onnx", "training.epochs": 1})
+    summary = cross_validate(config)
+    # fp32 ONNX gives PyTorch's labels, so the pooled F_avg cannot change; int8 may (make cv measures it).
+    assert summary["cv/runtime/same_as_torch"] == 1.0
+    assert summary["cv/runtime/f_avg_change"] == 0.0
+    assert summary["cv/torch/pooled/f_avg"] == pytest.approx(summary["cv/pooled/f_avg"])
+    children = mlflow.search_runs(experiment_names=["ukraine-seeds"], filter_string="tags.kind = 'cv-fold'")
+    assert len(children) == 5 and (children["metrics.test/same_as_torch"] == 1.0).all()
+    from pipeline.process import scratch_root
+
+    assert not list(scratch_root().glob("cv-runtime-*"))  # the exported fold models are gone
+
+
 def test_compare_lists_runs_best_first(mlflow_store, tmp_path, tiny_model_dir):
     started = time.time()
     run_ids = []

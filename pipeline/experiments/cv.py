@@ -3,6 +3,10 @@
 The parent holds, for every metric the folds share, its mean and standard deviation over
 folds (``cv/<metric>/mean``, ``cv/<metric>/std``), and F_avg and macro-F1 of all folds'
 predictions pooled (``cv/pooled/f_avg``), steadier than the mean when folds are small.
+
+With ``model.runtime`` onnx or onnx-int8, each fold's model is scored on that runtime and on
+PyTorch (the same weights): the parent adds ``cv/torch/pooled/f_avg``,
+``cv/runtime/f_avg_change`` and ``cv/runtime/same_as_torch`` (the share of identical labels).
 """
 
 from __future__ import annotations
@@ -15,7 +19,33 @@ from pipeline.config import Config
 from pipeline.data.datasets import cross_validation_folds
 from pipeline.experiments.train import prefixed, score
 from pipeline.metrics import f_avg, macro_f1
-from pipeline.models.registry import build_model
+from pipeline.models.registry import build_model, load_model
+
+
+def _fit_and_score(config: Config, fold: dict) -> tuple[dict[str, float], np.ndarray, np.ndarray | None]:
+    """Train on the fold, score its test split: metrics and probabilities on ``model.runtime``, and
+    PyTorch's probabilities when the runtime is another (the same weights, exported and reloaded)."""
+    import mlflow
+
+    from pipeline.experiments import tracking
+    from pipeline.process import remove_scratch, scratch_dir
+
+    model = build_model(config)
+    model.fit(fold["train"], fold.get("dev"), on_epoch=tracking.epoch_logger())
+    if config.model.runtime == "torch":
+        metrics, probs = score(model, fold["test"], config)
+        mlflow.log_metrics(prefixed(metrics, "test"))
+        return metrics, probs, None
+    torch_metrics, torch_probs = score(model, fold["test"], config)  # a fitted model runs on torch
+    workdir = scratch_dir("cv-runtime")
+    try:
+        exported = load_model(model.save(workdir / "model"))  # saving exports for the runtime
+        metrics, probs = score(exported, fold["test"], config)
+    finally:
+        remove_scratch(workdir)
+    same = float((probs.argmax(axis=1) == torch_probs.argmax(axis=1)).mean())
+    mlflow.log_metrics(prefixed(metrics, "test") | prefixed(torch_metrics, "test/torch") | {"test/same_as_torch": same})
+    return metrics, probs, torch_probs
 
 
 def cross_validate(config: Config) -> dict[str, float]:
@@ -30,19 +60,19 @@ def cross_validate(config: Config) -> dict[str, float]:
     pooled_true: list[str] = []
     pooled_pred: list[str] = []
     pooled_target: list[str] = []
+    pooled_torch: list[str] = []  # PyTorch's labels, when model.runtime is an ONNX one
     start = time.time()
     with tracking.run(f"cv-{config.name}", tracking.run_tags(config, "cv")) as parent:
         tracking.log_params(config)
         for i, fold in enumerate(folds):
             fold_tags = tracking.run_tags(config, "cv-fold") | {"fold": str(i)}
             with tracking.run(f"cv-{config.name}-fold{i}", fold_tags, nested=True):
-                model = build_model(config)
-                model.fit(fold["train"], fold.get("dev"), on_epoch=tracking.epoch_logger())
-                metrics, probs = score(model, fold["test"], config)
-                mlflow.log_metrics(prefixed(metrics, "test"))
+                metrics, probs, torch_probs = _fit_and_score(config, fold)
                 per_fold.append(metrics)
                 pooled_true += config.task.label_names(fold["test"]["label"])
                 pooled_pred += config.task.predicted(probs)
+                if torch_probs is not None:
+                    pooled_torch += config.task.predicted(torch_probs)
                 pooled_target += list(fold["test"]["target"])
                 print(
                     f"fold {i}: {len(fold['test'])} test examples ({', '.join(sorted(set(fold['test']['doc_id'])))}): "
@@ -62,6 +92,8 @@ def cross_validate(config: Config) -> dict[str, float]:
             if idx:
                 y_t, y_p = [pooled_true[i] for i in idx], [pooled_pred[i] for i in idx]
                 summary[f"cv/pooled/f_avg/{target}"] = f_avg(y_t, y_p, config.task.stance_labels)
+        if pooled_torch:
+            summary |= _runtime_change(config, pooled_true, pooled_pred, pooled_torch)
         summary["cv/folds"] = float(len(folds))
         summary["cv/seconds"] = time.time() - start
         mlflow.log_metrics(summary)
@@ -73,4 +105,21 @@ def cross_validate(config: Config) -> dict[str, float]:
         + "); "
         f"MLflow run {parent.info.run_id}"
     )
+    if pooled_torch:
+        print(
+            f"on {config.model.runtime}; the same fold models on torch: pooled F_avg "
+            f"{summary['cv/torch/pooled/f_avg']:.4f} "
+            f"(change {summary['cv/runtime/f_avg_change']:+.4f}), labels the same on "
+            f"{summary['cv/runtime/same_as_torch']:.2%} of {len(pooled_torch)} pairs"
+        )
     return summary
+
+
+def _runtime_change(config: Config, y_true: list[str], y_runtime: list[str], y_torch: list[str]) -> dict[str, float]:
+    """Pooled F_avg on torch, and what the runtime changes: F_avg and the share of identical labels."""
+    torch_f = f_avg(y_true, y_torch, config.task.stance_labels)
+    return {
+        "cv/torch/pooled/f_avg": torch_f,
+        "cv/runtime/f_avg_change": f_avg(y_true, y_runtime, config.task.stance_labels) - torch_f,
+        "cv/runtime/same_as_torch": float(np.mean([a == b for a, b in zip(y_runtime, y_torch)])),
+    }

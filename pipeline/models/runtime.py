@@ -178,6 +178,11 @@ def export(model, tokenizer, folder: str | Path, runtime: str) -> Path:
     return target
 
 
+def default_threads() -> int:
+    """Every core this process may run on (its CPU affinity), as PyTorch's and ONNX Runtime's default."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 class OnnxForward:
     """An ONNX Runtime session: a batch of numpy inputs (the tokenizer's) to logits."""
 
@@ -186,7 +191,7 @@ class OnnxForward:
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or 0  # 0: ONNX Runtime's default, one per physical core
+        options.intra_op_num_threads = threads or default_threads()
         options.inter_op_num_threads = 1
         self.path = Path(path)
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
