@@ -1,16 +1,20 @@
-"""Spark UDF vs direct predict throughput on 10,000 (sentence, actor, target) pairs.
+"""Spark UDF vs direct predict throughput on 10,000 (sentence, actor, target) pairs, on each
+runtime (torch, onnx, onnx-int8).
 
 Needs a trained model (``make train``) and pyspark (``make predict-spark`` or ``make test``
-install it). Both paths score the same pairs with the same saved model.
+install it). Both paths score the same pairs with the same saved model, exported to ONNX in a
+temporary copy; labels are compared with direct PyTorch.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from pathlib import Path
 
 N_PAIRS = 10_000
+RUNTIMES = ("torch", "onnx", "onnx-int8")
 MODEL = Path("models/finetune-minilm")
 
 
@@ -41,23 +45,39 @@ def main() -> None:
     from pipeline.models.registry import load_model
 
     pairs = workload()
-    model = load_model(MODEL)
-    start = time.perf_counter()
-    direct = model.predict_proba(pairs)
-    direct_s = time.perf_counter() - start
-
     spark = spark_session("local[*]")
-    with tempfile.TemporaryDirectory() as tmp:
-        uri, labels = mlflow_model_uri(str(MODEL), Path(tmp))
-        udf = stance_udf(spark, uri, labels)
-        frame = spark.createDataFrame(pairs.assign(row=range(len(pairs))))
-        frame = frame.repartition(spark.sparkContext.defaultParallelism)
-        start = time.perf_counter()
-        scored = score_frame(frame, udf).select("row", "label").toPandas().sort_values("row")
-        spark_s = time.perf_counter() - start
-    agree = (scored["label"].to_numpy() == [labels[i] for i in direct.argmax(axis=1)]).mean()
     cores = spark.sparkContext.defaultParallelism
-    print(f"{N_PAIRS} pairs, model {MODEL} ({model.backend}), Spark local[*] with {cores} cores")
-    print(f"direct predict: {direct_s:7.1f}s  {N_PAIRS / direct_s:8.1f} pairs/s")
-    print(f"spark_udf:      {spark_s:7.1f}s  {N_PAIRS / spark_s:8.1f} pairs/s  (includes worker start and model load)")
-    print(f"labels identical on {agree:.1%} of pairs")
+    print(
+        f"{N_PAIRS} pairs, model {MODEL} exported into a temporary copy; direct: one process, every core; "
+        f"Spark local[*]: {cores} tasks of {spark.conf.get('spark.task.cpus', '1')} thread"
+    )
+    print("  runtime     direct predict_proba    spark_udf (worker start and model load included)   labels = torch")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(shutil.copytree(MODEL, Path(tmp) / MODEL.name, ignore=shutil.ignore_patterns("onnx")))
+        frame = spark.createDataFrame(pairs.assign(row=range(len(pairs))))
+        frame = frame.repartition(cores).cache()
+        frame.count()
+        reference, spark_torch = None, None
+        for runtime in RUNTIMES:
+            model = load_model(folder, runtime=runtime)  # exports the runtime's file into the copy
+            start = time.perf_counter()
+            direct = model.predict_proba(pairs)
+            direct_s = time.perf_counter() - start
+            reference = direct if reference is None else reference
+            uri, labels = mlflow_model_uri(str(folder), Path(tmp) / runtime)
+            udf = stance_udf(spark, uri, labels, runtime)
+            start = time.perf_counter()
+            scored = score_frame(frame, udf).select("row", "label").toPandas().sort_values("row")
+            spark_s = time.perf_counter() - start
+            spark_torch = spark_torch or spark_s
+            same = (scored["label"].to_numpy() == [labels[i] for i in reference.argmax(axis=1)]).mean()
+            print(
+                f"  {runtime:<10} {N_PAIRS / direct_s:8.1f} pairs/s ({direct_s:5.1f} s)   "
+                f"{N_PAIRS / spark_s:8.1f} pairs/s ({spark_s:5.1f} s), {spark_torch / spark_s:.2f}x torch's"
+                f"                 {same:.2%}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
