@@ -252,7 +252,7 @@ def test_make_validate_honours_set(tmp_path):
     assert problems == [f"{missing}: corpus file not found"]  # one line for one cause
 
 
-@pytest.mark.parametrize("target", ["predict", "serve", "bench", "tracking-server"])
+@pytest.mark.parametrize("target", ["predict", "serve", "bench", "tracking-server", "export"])
 def test_make_targets_that_read_no_config_refuse_it(target):
     res = make(target, "CONFIG=configs/tfidf.yaml", "INPUT=seeds", "OUTPUT=x.jsonl")
     assert res.returncode == 2

@@ -110,6 +110,53 @@ def test_predict_spark_reads_jsonl_and_writes_parquet(tiny_saved, pairs, tmp_pat
     assert not list(tmp_path.glob(".scored.parquet.tmp-*"))
 
 
+def test_predict_spark_runs_the_runtime_asked_for(tiny_saved, pairs, tmp_path):
+    pytest.importorskip("pyspark")
+    import shutil
+
+    from pipeline.inference.spark import predict_spark
+
+    folder = shutil.copytree(tiny_saved, tmp_path / "model")
+    source = tmp_path / "pairs.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in pairs.to_dict("records")))
+    predict_spark(str(source), str(tmp_path / "scored.parquet"), str(folder), "local[2]", runtime="onnx")
+    assert (folder / "onnx" / "model.onnx").is_file()  # exported once, by the driver
+    result = pd.read_parquet(tmp_path / "scored.parquet")
+    direct = load_model(folder).predict_proba(pairs)  # PyTorch: the folder's own runtime
+    assert result["prob_favor"].tolist() == pytest.approx(direct[:, 0].tolist(), abs=1e-4)
+
+
+def test_a_model_trained_for_int8_is_logged_with_its_onnx_file_and_served_on_it(
+    mlflow_store, tmp_path, tiny_model_dir, pairs
+):
+    from pipeline.models.registry import locate
+
+    overrides = {"model.runtime": "onnx-int8", "training.epochs": 1}
+    config = load_config("configs/finetune.yaml", tiny_overrides(tmp_path, tiny_model_dir, **overrides))
+    result = train(config)
+    assert (result.model_dir / "onnx" / "model-int8.onnx").is_file()
+    assert (locate(f"runs:/{result.run_id}/model") / "onnx" / "model-int8.onnx").is_file()  # in the logged model
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "serve", "--model", "models:/stance-ukraine-seeds/1"]
+        + ["--host", "127.0.0.1", "--port", str(port), "--timeout", "30"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/ping", proc)
+        records = pairs.head(8).to_dict("records")
+        status, body = post(f"http://127.0.0.1:{port}/invocations", json.dumps({"dataframe_records": records}).encode())
+        assert status == 200, body
+        int8 = load_model(result.model_dir)
+        assert int8.onnx is not None
+        expected = int8.predict_proba(records)[:, 2]
+        assert [p["prob_none"] for p in body["predictions"]] == pytest.approx(expected.tolist(), abs=1e-6)
+    finally:
+        stop(proc)
+
+
 def test_rest_serving_answers_like_direct_predict(mlflow_store, tmp_path, tiny_model_dir, pairs):
     """`make serve`'s command: MLflow's scoring server with the row limit; bounded requests, loopback only."""
     config = load_config("configs/tfidf.yaml", tiny_overrides(tmp_path, tiny_model_dir))
