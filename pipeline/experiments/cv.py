@@ -106,13 +106,16 @@ def cross_validate(config: Config) -> dict[str, float]:
         f"MLflow run {parent.info.run_id}"
     )
     if pooled_torch:
-        print(
-            f"on {config.model.runtime}; the same fold models on torch: pooled F_avg "
-            f"{summary['cv/torch/pooled/f_avg']:.4f} "
-            f"(change {summary['cv/runtime/f_avg_change']:+.4f}), labels the same on "
-            f"{summary['cv/runtime/same_as_torch']:.2%} of {len(pooled_torch)} pairs"
-        )
+        _say_runtime_change(config, summary, len(pooled_torch))
     return summary
+
+
+def _say_runtime_change(config: Config, summary: dict[str, float], n: int) -> None:
+    print(
+        f"on {config.model.runtime}; the same fold models on torch: pooled F_avg "
+        f"{summary['cv/torch/pooled/f_avg']:.4f} (change {summary['cv/runtime/f_avg_change']:+.4f}), "
+        f"labels the same on {summary['cv/runtime/same_as_torch']:.2%} of {n} pairs"
+    )
 
 
 def _runtime_change(config: Config, y_true: list[str], y_runtime: list[str], y_torch: list[str]) -> dict[str, float]:

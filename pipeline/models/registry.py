@@ -16,6 +16,7 @@ from pipeline.models.encoders import ModelLoadError
 from pipeline.models.store import SPEC_FILE, is_mlflow_uri, locate, read_spec
 from pipeline.models.transformer import TransformerModel
 from pipeline.models.zeroshot import ZeroShotModel
+from pipeline.process import bound_heap
 
 __all__ = ["BACKENDS", "build_model", "is_mlflow_uri", "load_model", "locate", "model_source"]
 
@@ -41,6 +42,7 @@ def load_model(uri: str | Path, runtime: str | None = None, threads: int | None 
     runtime the folder has no file for yet is exported into it first. ``threads``: inference
     threads (default: one per core).
     """
+    bound_heap()  # inference memory stays level over any input (see pipeline.process)
     folder, spec, task, model_cfg = read_spec(uri)
     if runtime is not None or threads is not None:
         update = {"runtime": runtime or model_cfg.runtime, "threads": threads or model_cfg.threads}

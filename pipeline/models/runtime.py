@@ -23,6 +23,7 @@ the PyTorch model on an example before it is renamed into place.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import shutil
 import tempfile
@@ -54,9 +55,15 @@ def onnx_file(folder: str | Path, runtime: str) -> Path:
 @contextmanager
 def _quiet():
     """The exporter's, optimizer's and quantizer's warnings are about their internals, not the user's model."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantizer logs its advice to the root logger
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
 
 
 def _logits_module(model, names: list[str]):
