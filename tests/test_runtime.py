@@ -130,3 +130,16 @@ def test_the_heap_bound_is_set_once_and_leaves_a_users_own_setting(monkeypatch):
     monkeypatch.setattr(process, "_heap_bounded", False)
     assert process.bound_heap() is True  # glibc (this CI's Linux) accepts it
     assert process.bound_heap() is False  # once
+
+
+def test_evaluate_on_a_runtime_scores_it_and_tags_the_run(trained, copy, mlflow_store, tmp_path, tiny_model_dir):
+    import mlflow
+
+    from pipeline.experiments.evaluate import evaluate
+
+    config = load_config(ROOT / "configs/base.yaml", tiny_overrides(tmp_path, tiny_model_dir))
+    on_torch = evaluate(config, str(copy))
+    on_onnx = evaluate(config, str(copy), runtime="onnx")
+    assert on_onnx["test/f_avg"] == on_torch["test/f_avg"]  # the same labels
+    runs = mlflow.search_runs(experiment_names=["ukraine-seeds"])
+    assert sorted(runs["tags.runtime"]) == ["onnx", "torch"]
