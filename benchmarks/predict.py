@@ -16,6 +16,9 @@
   and read again at the end, so the second figure is the peak while predicting; the RSS
   after every batch shows whether it rises.
 
+``STANCE_BENCH_PARTS=throughput`` (or ``memory``) runs one part: memory takes some 15 minutes
+on 2 cores.
+
 Inputs are synthetic: the seed articles' sentences (page furniture left out), shuffled
 with a fixed seed and grouped into documents of 25 sentences, repeated as often as needed.
 The model is a copy of ``models/finetune-minilm`` when it exists (the ONNX files are exported
@@ -26,6 +29,7 @@ network, so the same speed) is saved to a temporary folder, and the output says 
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -335,8 +339,11 @@ def main() -> None:
                 shutil.copytree(DEFAULT_MODEL, tmp / DEFAULT_MODEL.name, ignore=shutil.ignore_patterns("onnx"))
             )
         print(f"model: {note}; exported to ONNX Runtime fp32 and int8 in a temporary copy", flush=True)
-        throughput(model_dir, tmp)
-        memory(model_dir, tmp)
+        parts = os.environ.get("STANCE_BENCH_PARTS", "throughput,memory").split(",")
+        if "throughput" in parts:
+            throughput(model_dir, tmp)
+        if "memory" in parts:
+            memory(model_dir, tmp)
     print(f"bench predict took {time.perf_counter() - start:.0f} s")
 
 
