@@ -54,6 +54,13 @@ def setup(request, tmp_path_factory, tiny_model_dir):
     return config, folder, clf, predictions
 
 
+def tolerance(clf) -> float:
+    """How far a door's probabilities may be from another's. Dynamic int8 quantises each activation
+    with a scale taken over its whole batch, so a pair's probabilities move a little with the
+    pairs batched beside it, and the doors batch differently (Spark: per partition)."""
+    return 1e-2 if clf.model.model_cfg.runtime == "onnx-int8" else 1e-5
+
+
 def _by_pair(predictions):
     return {(p.sentence, p.actor, p.target): np.array(list(p.probs.values())) for p in predictions}
 
@@ -78,7 +85,7 @@ def test_evaluate_gives_the_model_what_predict_gives_it(setup):
     dataset = Dataset.from_list(examples, features=features(config.task))
     _, probs = score(clf.model, dataset, config)
     for example, p in zip(examples, probs):
-        assert np.allclose(p, pairs[(example["text"], example["actor"], example["target"])], atol=1e-5)
+        assert np.abs(p - pairs[(example["text"], example["actor"], example["target"])]).max() <= tolerance(clf)
 
 
 def test_the_logged_mlflow_model_gives_the_same_answers(setup, tmp_path):
@@ -99,7 +106,7 @@ def test_the_logged_mlflow_model_gives_the_same_answers(setup, tmp_path):
     out = loaded.predict(frame)
     expected = np.array([list(p.probs.values()) for p in predictions])
     got = out[[f"prob_{lab}" for lab in clf.labels]].to_numpy()
-    assert np.allclose(got, expected, atol=1e-5)
+    assert np.abs(got - expected).max() <= tolerance(clf)
     assert list(out["label"]) == [p.label for p in predictions]
 
 
@@ -114,4 +121,5 @@ def test_spark_gives_the_same_answers(setup, tmp_path):
     uri, labels = mlflow_model_uri(str(folder), tmp_path)
     scored = score_frame(spark.createDataFrame(frame), stance_udf(spark, uri, labels)).toPandas()
     expected = np.array([list(p.probs.values()) for p in predictions])
-    assert np.allclose(scored[[f"prob_{lab}" for lab in labels]].to_numpy(), expected, atol=1e-5)
+    got = scored[[f"prob_{lab}" for lab in labels]].to_numpy()
+    assert np.abs(got - expected).max() <= tolerance(clf), np.abs(got - expected).max()
