@@ -17,7 +17,7 @@
   after every batch shows whether it rises.
 
 ``STANCE_BENCH_PARTS=throughput`` (or ``memory``) runs one part: memory takes some 15 minutes
-on 2 cores.
+on 2 cores; ``STANCE_BENCH_RUNTIMES=onnx,onnx-int8`` measures the memory of those runtimes only.
 
 Inputs are synthetic: the seed articles' sentences (page furniture left out), shuffled
 with a fixed seed and grouped into documents of 25 sentences, repeated as often as needed.
@@ -272,8 +272,13 @@ def memory(model_dir: Path, tmp: Path) -> None:
             )
         return fig["peak_mib"]
 
+    from pipeline.models.registry import load_model
+
     small_n, large_n = MEMORY_SENTENCES
-    runs = [("tfidf", tfidf_model(tmp), "torch")] + [(rt, model_dir, rt) for rt in RUNTIMES]
+    runtimes = [rt for rt in os.environ.get("STANCE_BENCH_RUNTIMES", ",".join(RUNTIMES)).split(",") if rt]
+    for rt in runtimes:  # export here, so that no measured process carries an export's memory
+        load_model(model_dir, runtime=rt)
+    runs = [("tfidf", tfidf_model(tmp), "torch")] + [(rt, model_dir, rt) for rt in runtimes]
     for name, folder, runtime in runs:
         small, large = show(name, folder, small_n, runtime), show(name, folder, large_n, runtime)
         print(
