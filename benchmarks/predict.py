@@ -40,7 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-RUNTIMES = ("torch", "onnx", "onnx-int8")
+from pipeline.models.runtime import RUNTIMES
+
 SENTENCES_PER_DOC = 25
 THROUGHPUT_SENTENCES = 250
 MEMORY_SENTENCES = (1_000, 10_000)

@@ -13,8 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from pipeline.models.runtime import RUNTIMES
+
 N_PAIRS = 10_000
-RUNTIMES = ("torch", "onnx", "onnx-int8")
 MODEL = Path("models/finetune-minilm")
 
 

@@ -348,7 +348,6 @@ class TransformerModel(StanceModel):
     def _load_torch(self, folder) -> None:
         from pipeline.models.heads import MeanPooledClassifier, is_mean_pooled
 
-        model = self
         if self.model_cfg.threads:
             import torch
 
@@ -356,12 +355,12 @@ class TransformerModel(StanceModel):
         if is_mean_pooled(folder):
             from transformers import AutoModel
 
-            model.tokenizer, encoder = load_hf(str(folder), auto_class=AutoModel)
-            model.model = MeanPooledClassifier.from_encoder_folder(folder, encoder)
+            self.tokenizer, encoder = load_hf(str(folder), auto_class=AutoModel)
+            self.model = MeanPooledClassifier.from_encoder_folder(folder, encoder)
         else:
-            model.tokenizer, model.model = load_hf(str(folder))
-        self._check_labels(folder, model.model.config)
-        model.model.eval()
+            self.tokenizer, self.model = load_hf(str(folder))
+        self._check_labels(folder, self.model.config)
+        self.model.eval()
 
     def _check_labels(self, folder, hf_config) -> None:
         id2label = {int(i): lab for i, lab in hf_config.id2label.items()}
