@@ -11,6 +11,8 @@ INPUT ?=
 OUTPUT ?=
 REPORT ?=
 TASK ?=
+EXPORT ?=
+FORMAT ?=
 ENCODING_ERRORS ?= strict
 MLFLOW_PORT ?= 5000
 STAMP := $(VENV)/.installed
@@ -41,7 +43,7 @@ export HF_DATASETS_OFFLINE := $(HF_HUB_OFFLINE)
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install test test-fast lint format validate stats train evaluate cv sweep stance-model zeroshot-eval compare predict export train-ddp predict-spark serve tracking-server bench ui clean
+.PHONY: help install test test-fast lint format validate stats train evaluate cv sweep stance-model zeroshot-eval compare predict import-annotations export train-ddp predict-spark serve tracking-server bench ui clean
 
 help: ## list the targets with what each does
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -84,6 +86,10 @@ validate: $(STAMP) ## check the annotations (and the extra training corpora): sc
 
 stats: $(STAMP) ## label counts per target x label, per actor, per document [OUTPUT=stats.json to save them]
 	$(PY) -m pipeline stats --config $(CONFIG) $(SETS) $(if $(OUTPUT),--output "$(OUTPUT)") $(OVERWRITE_FLAG)
+
+import-annotations: $(STAMP) ## merge a Label Studio (.json) or doccano (.jsonl) export into a corpus: EXPORT= OUTPUT= [CONFIG=] [FORMAT=labelstudio|doccano]
+	@test -n "$(EXPORT)" -a -n "$(OUTPUT)" || { echo "usage: make import-annotations EXPORT=export.json|export.jsonl OUTPUT=corpus.jsonl [CONFIG=configs/finetune.yaml] [FORMAT=labelstudio|doccano]"; exit 2; }
+	$(PY) -m pipeline import-annotations --export "$(EXPORT)" --output "$(OUTPUT)" --config $(CONFIG) $(SETS) $(if $(FORMAT),--format $(FORMAT))
 
 train: $(STAMP) ## fine-tune the default transformer (or CONFIG=...), save models/<name>/ [OVERWRITE=1 to replace it], log to MLflow
 	$(PY) -m pipeline train --config $(CONFIG) $(SETS) $(OVERWRITE_FLAG)

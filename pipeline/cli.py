@@ -118,6 +118,21 @@ def cmd_agreement(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_annotations(args: argparse.Namespace) -> int:
+    from pipeline.annotate.merge import ImportRefused, import_annotations
+
+    config = _full_config(args)
+    try:
+        summary = import_annotations(args.export, args.output, config.task, args.format, config.data.complete_labels)
+    except ImportRefused as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(summary)
+    return 0
+
+
 def _overrides(pairs: list[str]) -> dict:
     import yaml
 
@@ -210,6 +225,16 @@ def _corpus_commands(add) -> None:
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("--config", default=DEFAULT_CONFIG)
+    p = add(
+        "import-annotations",
+        cmd_import_annotations,
+        "merge a Label Studio JSON or doccano JSONL export into a corpus file (validated, conflicts refused)",
+    )
+    p.add_argument("--export", required=True, help="the export: .json (Label Studio) or .jsonl (doccano)")
+    p.add_argument("--output", required=True, help="corpus JSONL to merge into (created if missing)")
+    p.add_argument("--config", default=DEFAULT_CONFIG, help="its task gives the actors, targets and labels")
+    _set_option(p)
+    p.add_argument("--format", choices=["labelstudio", "doccano"], default=None, help="default: from the extension")
 
 
 def _set_option(p: argparse.ArgumentParser) -> None:
