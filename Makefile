@@ -17,6 +17,12 @@ ENCODING_ERRORS ?= strict
 MLFLOW_PORT ?= 5000
 STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.installed-spark
+# Label Studio lives in its own venv (constraints-labelstudio.txt): none of its dependencies enter $(VENV).
+LS_VENV ?= .venv-labelstudio
+LS_STAMP := $(LS_VENV)/.installed
+LS_PORT ?= 8080
+LS_DATA ?= .labelstudio
+TASKS ?= suggestions
 MASTER ?= local[*]
 NPROC ?= 2
 SERVE_PORT ?= 5001
@@ -43,7 +49,7 @@ export HF_DATASETS_OFFLINE := $(HF_HUB_OFFLINE)
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install test test-fast lint format validate stats train evaluate cv sweep stance-model zeroshot-eval compare predict import-annotations export train-ddp predict-spark serve tracking-server bench ui clean
+.PHONY: help install test test-fast lint format validate stats train evaluate cv sweep stance-model zeroshot-eval compare predict import-annotations export train-ddp predict-spark serve tracking-server bench ui annotate export-annotations clean
 
 help: ## list the targets with what each does
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -60,10 +66,17 @@ $(SPARK_STAMP): $(STAMP)
 	@$(PY) -m pip install -q -c constraints.txt -e '.[dev,spark]' 2> >(grep -v "^WARNING: Location" >&2)
 	@touch $(SPARK_STAMP)
 
+$(LS_STAMP): constraints-labelstudio.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
+	@test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	@echo "installing Label Studio into $(LS_VENV), its own venv (pinned by constraints-labelstudio.txt)..."
+	@$(LS_VENV)/bin/python -m pip install -q -c constraints-labelstudio.txt label-studio label-studio-sdk 2> >(grep -v "^WARNING: Location" >&2)
+	@touch $(LS_STAMP)
+
 install: $(STAMP) ## create .venv and install the package and its dependencies (CPU torch)
 	$(NO_CONFIG)
 
-test: $(STAMP) $(SPARK_STAMP) ## run the full test suite, slow end-to-end tests included (what CI runs; installs first)
+test: $(STAMP) $(SPARK_STAMP) $(LS_STAMP) ## run the full test suite, slow end-to-end tests included (what CI runs; installs first)
 	$(NO_CONFIG)
 	$(PY) -m pytest -q
 
@@ -73,13 +86,13 @@ test-fast: $(STAMP) ## the tests not marked slow (about a minute): the edit loop
 
 lint: $(STAMP) ## ruff: lint and format check (configured in pyproject.toml)
 	$(NO_CONFIG)
-	$(VENV)/bin/ruff check pipeline benchmarks research tests
-	$(VENV)/bin/ruff format --check pipeline benchmarks research tests
+	$(VENV)/bin/ruff check pipeline benchmarks research scripts tests
+	$(VENV)/bin/ruff format --check pipeline benchmarks research scripts tests
 
 format: $(STAMP) ## ruff: format the code and apply the safe lint fixes
 	$(NO_CONFIG)
-	$(VENV)/bin/ruff format pipeline benchmarks research tests
-	$(VENV)/bin/ruff check --fix pipeline benchmarks research tests
+	$(VENV)/bin/ruff format pipeline benchmarks research scripts tests
+	$(VENV)/bin/ruff check --fix pipeline benchmarks research scripts tests
 
 validate: $(STAMP) ## check the annotations (and the extra training corpora): schema, ids, offsets, config ids, duplicates, coverage
 	$(PY) -m pipeline validate --config $(CONFIG) $(SETS)
@@ -146,6 +159,15 @@ bench: $(STAMP) ## run the benchmarks (benchmarks/*.py) and print their figures;
 ui: $(STAMP) ## start the MLflow UI on http://127.0.0.1:5000 (MLFLOW_PORT=) and print the link to CONFIG's runs table
 	@echo "open $$($(PY) -m pipeline ui-link --config $(CONFIG) $(SETS) --port $(MLFLOW_PORT))"
 	$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" --host 127.0.0.1 --port $(MLFLOW_PORT)
+
+annotate: $(LS_STAMP) ## Label Studio on 127.0.0.1:LS_PORT (8080) with the tasks make suggest wrote in TASKS= (suggestions); Ctrl-C stops it
+	$(NO_CONFIG)
+	$(LS_VENV)/bin/python scripts/labelstudio_server.py serve --tasks "$(TASKS)" --port $(LS_PORT) --data-dir "$(LS_DATA)"
+
+export-annotations: $(LS_STAMP) ## the annotations of TASKS= (suggestions) as Label Studio's JSON export into EXPORT=file.json, no UI needed [OVERWRITE=1]
+	$(NO_CONFIG)
+	@test -n "$(EXPORT)" || { echo "usage: make export-annotations EXPORT=annotations.json [TASKS=suggestions] [LS_PORT=8080] [OVERWRITE=1]"; exit 2; }
+	$(LS_VENV)/bin/python scripts/labelstudio_server.py export --tasks "$(TASKS)" --output "$(EXPORT)" --port $(LS_PORT) --data-dir "$(LS_DATA)" $(OVERWRITE_FLAG)
 
 clean: ## delete .venv, .pytest_cache and __pycache__ folders only: never models/, mlflow.db, mlartifacts/ or any output
 	$(NO_CONFIG)
