@@ -49,7 +49,7 @@ export HF_DATASETS_OFFLINE := $(HF_HUB_OFFLINE)
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install test test-fast lint format validate stats train evaluate cv sweep stance-model zeroshot-eval compare predict import-annotations export train-ddp predict-spark serve tracking-server bench ui annotate export-annotations clean
+.PHONY: help install test test-fast lint format validate stats train evaluate cv sweep stance-model zeroshot-eval compare predict suggest import-annotations export train-ddp predict-spark serve tracking-server bench ui annotate export-annotations clean
 
 help: ## list the targets with what each does
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -129,6 +129,11 @@ predict: $(STAMP) ## stance in new articles: INPUT=folder|.jsonl|.csv OUTPUT=.js
 	$(NO_CONFIG)
 	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make predict INPUT=folder|file.jsonl|file.csv OUTPUT=out.jsonl|out.csv [MODEL=models/finetune-minilm] [REPORT=dir] [ENCODING_ERRORS=replace]"; exit 2; }
 	$(PY) -m pipeline predict --input "$(INPUT)" --output "$(OUTPUT)" --model "$(or $(MODEL),models/finetune-minilm)" --encoding-errors $(ENCODING_ERRORS) $(if $(REPORT),--report "$(REPORT)") $(if $(TASK),--task "$(TASK)") $(RUNTIME_FLAG) $(OVERWRITE_FLAG)
+
+suggest: $(STAMP) ## sentences of INPUT worth annotating: N (100) by STRATEGY (margin|entropy|disagreement|random) into OUTPUT (suggestions/) for Label Studio and doccano [MODEL=a[,b...]] [OVERWRITE=1]
+	$(NO_CONFIG)
+	@test -n "$(INPUT)" || { echo "usage: make suggest INPUT=folder|file.jsonl|file.csv [N=100] [MODEL=models/finetune-minilm[,another]] [STRATEGY=margin] [OUTPUT=suggestions]"; exit 2; }
+	$(PY) -m pipeline suggest --input "$(INPUT)" --output "$(or $(OUTPUT),suggestions)" --model "$(or $(MODEL),models/finetune-minilm)" -n $(or $(N),100) --strategy $(or $(STRATEGY),margin) $(RUNTIME_FLAG) $(OVERWRITE_FLAG)
 
 export: $(STAMP) ## export MODEL= (default models/finetune-minilm) to ONNX Runtime, RUNTIME=onnx|onnx-int8 (default), and make it the model's runtime
 	$(NO_CONFIG)

@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from pipeline.cli_annotate import annotate_commands
 from pipeline.cli_inference import inference_commands, overwrite_option, runtime_option
 
 DEFAULT_CONFIG = "configs/base.yaml"
@@ -316,11 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
     _corpus_commands(add)
     _experiment_commands(add)
     inference_commands(add)
+    annotate_commands(add)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from pipeline import process
+    from pipeline.annotate.select import SelectionError
     from pipeline.config import ConfigError
     from pipeline.data.corpus import CorpusError
     from pipeline.data.datasets import SplitError
@@ -356,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         TrackingError,
         SparkInputError,
         SweepError,
+        SelectionError,
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -18,7 +18,8 @@ STAGES = {
     "models": 2,
     "experiments": 3,
     "inference": 4,
-    "cli": 5,
+    "annotate": 5,  # suggest reads with the inference classifier; simulate trains as experiments do
+    "cli": 6,
 }
 
 
@@ -85,7 +86,7 @@ def test_no_import_cycles():
 
 def test_the_stage_folders_exist_in_data_flow_order():
     folders = [p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").is_file()]
-    assert sorted(folders, key=STAGES.get) == ["config", "data", "models", "experiments", "inference"]
+    assert sorted(folders, key=STAGES.get) == ["config", "data", "models", "experiments", "inference", "annotate"]
 
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))

@@ -40,7 +40,7 @@ def features(task: TaskConfig) -> Features:
     )
 
 
-def _references(records: list[Record], task: TaskConfig) -> dict[tuple[str, str], list[list[int]]]:
+def references(records: list[Record], task: TaskConfig) -> dict[tuple[str, str], list[list[int]]]:
     """(unit id, actor) -> where the unit refers to the actor, by document-level attribution
     (pipeline/data/attribution.py), as ``make predict`` finds it."""
     docs: dict[str, list[Record]] = {}
@@ -68,7 +68,7 @@ def to_examples(
     a quote's speaker; None: not found); ``labels`` (default the task's) orders the label index.
     """
     label_index = {lab: i for i, lab in enumerate(labels or task.labels)}
-    refs = _references(records, task)
+    refs = references(records, task)
     rows = []
     for rec in records:
         for lab in rec.labels:
@@ -116,13 +116,13 @@ def _group_split(rows: list[dict], share: float, seed: int, what: str) -> tuple[
     return [rows[i] for i in keep], [rows[i] for i in held]
 
 
-def _to_dataset(rows: list[dict], task: TaskConfig) -> Dataset:
+def to_dataset(rows: list[dict], task: TaskConfig) -> Dataset:
     cols = {name: [r[name] for r in rows] for name in features(task)}
     return Dataset.from_dict(cols, features=features(task))
 
 
 def _finish(parts: dict[str, list[dict]], task: TaskConfig) -> DatasetDict:
-    return DatasetDict({name: _to_dataset(rows, task) for name, rows in parts.items()})
+    return DatasetDict({name: to_dataset(rows, task) for name, rows in parts.items()})
 
 
 def split_examples(rows: list[dict], config: Config, extra: list[dict] | None = None) -> DatasetDict:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import Config, ConfigError, ZeroShotConfig, load_config
-from pipeline.data.datasets import _to_dataset, build_dataset, extra_examples, to_examples
+from pipeline.data.datasets import build_dataset, extra_examples, to_dataset, to_examples
 from pipeline.data.validate import load_records
 from pipeline.experiments.train import prefixed, score
 from pipeline.metrics import f_avg
@@ -118,7 +118,7 @@ def _train_stance_model(config: Config, rows: list[dict]):
 
     model = build_model(config)
     start = time.time()
-    model.fit(_to_dataset(rows, config.task), None, on_epoch=tracking.epoch_logger())
+    model.fit(to_dataset(rows, config.task), None, on_epoch=tracking.epoch_logger())
     print(f"  stance model trained on {len(rows)} examples in {time.time() - start:.0f} s", flush=True)
     return model
 
@@ -141,7 +141,7 @@ def leave_one_target_out(
     for target in targets or task.target_ids:
         wording = task.target(target).wording
         train_rows = without_target(rows + extra, target, wording)
-        test = _to_dataset([r for r in rows if r["target"] == target], task)
+        test = to_dataset([r for r in rows if r["target"] == target], task)
         print(f"held out: {target} ({wording!r}): {len(test)} test examples", flush=True)
         tags = tracking.run_tags(config, "zeroshot-loto") | {"held_out_target": target}
         with tracking.run(f"loto-{target}", tags, nested=True):
@@ -153,7 +153,7 @@ def leave_one_target_out(
             stance = ZeroShotModel(task, config.model, _zeroshot(config, "stance"), stance_model=stance_model)
             _measure("stance", stance, test, config, results)
             similarity = ZeroShotModel(task, config.model, _zeroshot(config, "similarity"))
-            similarity.fit(_to_dataset(without_target(rows, target, wording), task))  # threshold: other targets
+            similarity.fit(to_dataset(without_target(rows, target, wording), task))  # threshold: other targets
             mlflow.log_metric("similarity/none_threshold", similarity.none_threshold)
             _measure("similarity", similarity, test, config, results)
         out[target] = results
@@ -188,7 +188,7 @@ def benchmark_zero_shot(config: Config, benchmark: Config, rows: list[dict], ext
             results,
         )
         calibrated = ZeroShotModel(task, config.model, _zeroshot(config, "similarity"))
-        calibrated.fit(_to_dataset(rows, task))  # the threshold from the corpus, not the benchmark
+        calibrated.fit(to_dataset(rows, task))  # the threshold from the corpus, not the benchmark
         sim_zs = _zeroshot(
             benchmark, "similarity", mention_gating=False, calibrate=False, none_threshold=calibrated.none_threshold
         )

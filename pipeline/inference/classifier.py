@@ -29,7 +29,7 @@ from pipeline.models.registry import load_model
 DEFAULT_BATCH_SIZE = 256
 
 
-class _Pair(NamedTuple):
+class Pair(NamedTuple):
     """One (sentence, actor, target) waiting for its batch."""
 
     doc: Document
@@ -69,7 +69,7 @@ class StanceClassifier:
         """Every attributed actor x every target in every sentence of ``text`` (furniture skipped)."""
         return list(self.predict_documents([Document(doc_id, text, date)]))
 
-    def _pairs(self, doc: Document, sentences: list[Sentence], stats: PredictStats) -> list[_Pair]:
+    def _pairs(self, doc: Document, sentences: list[Sentence], stats: PredictStats) -> list[Pair]:
         refs = attribute([s.text for s in sentences], self.task, self.matcher(doc.date))
         out = []
         for sent, found in zip(sentences, refs):
@@ -77,12 +77,12 @@ class StanceClassifier:
             for ref in found:
                 stats.via[ref.via] = stats.via.get(ref.via, 0) + len(self.task.target_ids)
                 out += [
-                    _Pair(doc, sent, Row(sent.text, ref.actor, target, spans=ref.spans), ref.via)
+                    Pair(doc, sent, Row(sent.text, ref.actor, target, spans=ref.spans), ref.via)
                     for target in self.task.target_ids
                 ]
         return out
 
-    def _classify(self, pairs: list[_Pair], stats: PredictStats) -> Iterator[Prediction]:
+    def _classify(self, pairs: list[Pair], stats: PredictStats) -> Iterator[Prediction]:
         if not pairs:
             return
         rows = self.model.prepare([p.row for p in pairs])
@@ -118,7 +118,17 @@ class StanceClassifier:
         grow with the input.
         """
         stats = stats if stats is not None else PredictStats()
-        pending: list[_Pair] = []
+        for batch in self.pair_batches(documents, batch_size, stats):
+            yield from self._classify(batch, stats)
+
+    def pair_batches(
+        self, documents: Iterable[Document], batch_size: int = DEFAULT_BATCH_SIZE, stats: PredictStats | None = None
+    ) -> Iterator[list[Pair]]:
+        """The (sentence, actor, target) pairs of a stream of documents, ``batch_size`` at a time
+        (the last batch shorter): each pair's document, sentence, unprepared row (the actor's
+        mention spans in ``row.spans``) and how the actor was found."""
+        stats = stats if stats is not None else PredictStats()
+        pending: list[Pair] = []
         for doc in documents:
             stats.documents += 1
             stats.encoding_replaced += doc.encoding_replaced
@@ -130,5 +140,6 @@ class StanceClassifier:
             pending += self._pairs(doc, text_units, stats)
             while len(pending) >= batch_size:
                 batch, pending = pending[:batch_size], pending[batch_size:]
-                yield from self._classify(batch, stats)
-        yield from self._classify(pending, stats)
+                yield batch
+        if pending:
+            yield pending

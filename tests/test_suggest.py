@@ -1,0 +1,171 @@
+"""Choosing sentences to annotate: scores, diversity, `make suggest`'s folder and MLflow run,
+and the simulated active-learning run."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.annotate.select import SelectionError, check_strategy, disagreement, diverse_top, pair_scores
+from pipeline.annotate.simulate import Curve, Simulation, needed
+from pipeline.cli import main
+from pipeline.config import load_config
+from pipeline.data.corpus import parse_corpus
+from pipeline.models.registry import build_model
+from tests.conftest import ROOT, tiny_overrides, write_jsonl
+from tests.test_predict import tiny_training_set
+
+# ------------------------------------------------------------------ scores and diversity
+
+
+def test_margin_and_entropy_rank_the_undecided_pair_first():
+    probs = np.array([[0.98, 0.01, 0.01], [0.40, 0.35, 0.25], [0.6, 0.3, 0.1]])
+    for strategy in ("margin", "entropy"):
+        scores = pair_scores([probs], strategy)
+        assert list(np.argsort(-scores)) == [1, 2, 0]
+        assert ((scores >= 0) & (scores <= 1)).all()
+    assert pair_scores([probs], "margin")[1] == pytest.approx(1 - 0.05)
+    assert pair_scores([np.full((1, 3), 1 / 3)], "entropy")[0] == pytest.approx(1.0)
+
+
+def test_disagreement_is_zero_when_the_committee_agrees_and_grows_as_it_splits():
+    a = np.array([[0.8, 0.1, 0.1], [0.8, 0.1, 0.1]])
+    b = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1]])
+    d = disagreement([a, b])
+    assert d[0] == pytest.approx(0.0, abs=1e-9)
+    assert 0.2 < d[1] <= 1.0
+    assert disagreement([np.array([[1.0, 0, 0]]), np.array([[0, 1.0, 0]])])[0] == pytest.approx(np.log(2) / np.log(3))
+
+
+def test_committee_margin_reads_the_members_mean():
+    a, b = np.array([[0.9, 0.05, 0.05]]), np.array([[0.1, 0.85, 0.05]])
+    assert pair_scores([a, b], "margin")[0] == pytest.approx(1 - (0.5 - 0.45))  # mean: 0.5, 0.45, 0.05
+
+
+def test_random_scores_are_seeded():
+    probs = np.full((50, 3), 1 / 3)
+    one = pair_scores([probs], "random", np.random.default_rng(3))
+    assert np.array_equal(one, pair_scores([probs], "random", np.random.default_rng(3)))
+    assert not np.array_equal(one, pair_scores([probs], "random", np.random.default_rng(4)))
+
+
+def test_diverse_top_skips_near_copies_of_a_picked_sentence():
+    quote = "We will never cede our land, Zelensky said on Tuesday in Kyiv."
+    texts = [quote, quote + " ", quote.replace("Tuesday", "Monday"), "Macron urged talks with Moscow over the winter."]
+    scores = np.array([0.95, 0.94, 0.93, 0.60])
+    assert diverse_top(scores, texts, 2, diversity=0.0) == [0, 1]  # plain top 2: two copies
+    assert diverse_top(scores, texts, 2, diversity=0.3) == [0, 3]
+    assert sorted(diverse_top(scores, texts, 10, diversity=0.3)) == [0, 1, 2, 3]  # n above the pool: all
+
+
+def test_strategy_checks_name_what_is_expected():
+    with pytest.raises(SelectionError, match="expected one of"):
+        check_strategy("confidence", 1)
+    with pytest.raises(SelectionError, match="two or more models"):
+        check_strategy("disagreement", 1)
+    check_strategy("disagreement", 2)
+
+
+def test_needed_is_the_first_size_reaching_the_target():
+    curve = Curve("margin", {0: 0.1, 20: 0.30, 40: 0.42, 80: 0.41})
+    assert needed(curve, 0.40) == 40
+    assert needed(curve, 0.5) is None
+
+
+# ------------------------------------------------------------------ make suggest
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, tiny_model_dir):
+    """Two tiny transformer stance models (different seeds): a committee."""
+    tmp = tmp_path_factory.mktemp("suggest")
+    out = []
+    for seed in (1, 2):
+        over = tiny_overrides(tmp, tiny_model_dir, **{"training.epochs": 1, "training.seed": seed})
+        model = build_model(load_config(ROOT / "configs/base.yaml", over))
+        model.fit(tiny_training_set())
+        out.append(str(model.save(tmp / f"model-{seed}")))
+    return out
+
+
+def _suggest(tmp_path, model: str, *extra: str) -> int:
+    return main(["suggest", "--input", str(ROOT / "seeds"), "--output", str(tmp_path / "out"), "--model", model, *extra])
+
+
+def test_suggest_writes_label_studio_doccano_and_a_valid_scaffold(tmp_path, models, mlflow_store, capsys):
+    assert _suggest(tmp_path, models[0], "-n", "6") == 0
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "doccano.jsonl",
+        "label_config.xml",
+        "scaffold.jsonl",
+        "scores.csv",
+        "tasks.json",
+    ]
+    tasks = json.loads((out / "tasks.json").read_text())
+    assert len(tasks) == 6
+    assert all(t["predictions"][0]["result"] for t in tasks)
+    task = load_config(ROOT / "configs/base.yaml").task
+    records, issues = parse_corpus(out / "scaffold.jsonl", task)
+    assert issues == []
+    assert [r.id for r in records] == [t["data"]["unit_id"] for t in tasks]
+    seeds = {json.loads(line)["id"]: json.loads(line) for line in open(ROOT / "seeds/annotations.jsonl")}
+    for rec in records:  # the sentences and offsets are the corpus's own
+        assert (rec.text, rec.start, rec.end) == (seeds[rec.id]["text"], seeds[rec.id]["start"], seeds[rec.id]["end"])
+        assert {lab.target for lab in rec.labels} <= set(task.target_ids)
+    assert len((out / "doccano.jsonl").read_text().splitlines()) == 6
+    assert "picked 6 by margin" in capsys.readouterr().out
+
+
+def test_scores_csv_lists_every_candidate_and_the_picked_are_the_most_uncertain(tmp_path, models, mlflow_store):
+    assert _suggest(tmp_path, models[0], "-n", "5", "--diversity", "0") == 0
+    rows = list(csv.DictReader(open(tmp_path / "out/scores.csv", encoding="utf-8")))
+    picked = [r for r in rows if r["picked"] == "True"]
+    assert len(picked) == 5 and len(rows) > 20  # the seeds: every sentence naming an actor is a candidate
+    assert sorted(int(r["rank"]) for r in picked) == [1, 2, 3, 4, 5]
+    assert min(float(r["score"]) for r in picked) >= max(float(r["score"]) for r in rows if r["picked"] == "False")
+
+
+def test_the_selection_is_an_mlflow_run(tmp_path, models, mlflow_store):
+    import mlflow
+
+    assert _suggest(tmp_path, ",".join(models), "-n", "4", "--strategy", "disagreement") == 0
+    runs = mlflow.search_runs(experiment_names=["annotation-suggestions"], output_format="list")
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.data.params["strategy"] == "disagreement" and run.data.params["n"] == "4"
+    assert run.data.params["committee_size"] == "2" and run.data.params["models"] == ",".join(models)
+    assert run.data.metrics["picked"] == 4 and run.data.metrics["candidates"] > 4
+    names = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "suggestions")}
+    assert "suggestions/scores.csv" in names
+
+
+def test_suggest_refuses_an_existing_folder_and_one_model_for_disagreement(tmp_path, models, mlflow_store, capsys):
+    (tmp_path / "out").mkdir()
+    assert _suggest(tmp_path, models[0]) == 1
+    assert "exists" in capsys.readouterr().err
+    assert _suggest(tmp_path, models[0], "--strategy", "disagreement", "--overwrite") == 1
+    assert "two or more models" in capsys.readouterr().err
+    assert list((tmp_path / "out").iterdir()) == []  # the old folder untouched, nothing half-written
+
+
+# ------------------------------------------------------------------ the simulation
+
+
+@pytest.mark.slow
+def test_simulation_adds_sentences_from_the_pool_and_scores_every_size(tmp_path):
+    synthetic = [json.loads(line) for line in open(ROOT / "data/synthetic/synthetic.jsonl", encoding="utf-8")][:150]
+    extra = write_jsonl(tmp_path / "extra.jsonl", synthetic)
+    over = {
+        "model.backend": "tfidf",
+        "data.n_folds": 2,
+        "data.extra_train": [{"name": "synthetic", "annotations": str(extra), "task": "data/synthetic/task.yaml"}],
+    }
+    sim = Simulation(load_config(ROOT / "configs/base.yaml", over), sizes=(5, 10))
+    assert [len(f.pool) for f in sim.folds] and all(len(f.pool) > 10 for f in sim.folds)
+    curve = sim.run("margin")
+    assert sorted(curve.f_avg) == [0, 5, 10] and all(0 <= v <= 1 for v in curve.f_avg.values())
+    random = sim.run_random(0)
+    assert random.f_avg[0] == curve.f_avg[0]  # the same model before any sentence is added
+    assert sim.trainings == 1 + 2 * 2 * 2  # the base model once, then a model per fold and size and curve
