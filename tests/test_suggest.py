@@ -90,7 +90,9 @@ def models(tmp_path_factory, tiny_model_dir):
 
 
 def _suggest(tmp_path, model: str, *extra: str) -> int:
-    return main(["suggest", "--input", str(ROOT / "seeds"), "--output", str(tmp_path / "out"), "--model", model, *extra])
+    return main(
+        ["suggest", "--input", str(ROOT / "seeds"), "--output", str(tmp_path / "out"), "--model", model, *extra]
+    )
 
 
 def test_suggest_writes_label_studio_doccano_and_a_valid_scaffold(tmp_path, models, mlflow_store, capsys):
@@ -110,7 +112,8 @@ def test_suggest_writes_label_studio_doccano_and_a_valid_scaffold(tmp_path, mode
     records, issues = parse_corpus(out / "scaffold.jsonl", task)
     assert issues == []
     assert [r.id for r in records] == [t["data"]["unit_id"] for t in tasks]
-    seeds = {json.loads(line)["id"]: json.loads(line) for line in open(ROOT / "seeds/annotations.jsonl")}
+    lines = (ROOT / "seeds/annotations.jsonl").read_text(encoding="utf-8").splitlines()
+    seeds = {json.loads(line)["id"]: json.loads(line) for line in lines}
     for rec in records:  # the sentences and offsets are the corpus's own
         assert (rec.text, rec.start, rec.end) == (seeds[rec.id]["text"], seeds[rec.id]["start"], seeds[rec.id]["end"])
         assert {lab.target for lab in rec.labels} <= set(task.target_ids)
@@ -120,7 +123,8 @@ def test_suggest_writes_label_studio_doccano_and_a_valid_scaffold(tmp_path, mode
 
 def test_scores_csv_lists_every_candidate_and_the_picked_are_the_most_uncertain(tmp_path, models, mlflow_store):
     assert _suggest(tmp_path, models[0], "-n", "5", "--diversity", "0") == 0
-    rows = list(csv.DictReader(open(tmp_path / "out/scores.csv", encoding="utf-8")))
+    with open(tmp_path / "out/scores.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
     picked = [r for r in rows if r["picked"] == "True"]
     assert len(picked) == 5 and len(rows) > 20  # the seeds: every sentence naming an actor is a candidate
     assert sorted(int(r["rank"]) for r in picked) == [1, 2, 3, 4, 5]
@@ -155,7 +159,8 @@ def test_suggest_refuses_an_existing_folder_and_one_model_for_disagreement(tmp_p
 
 @pytest.mark.slow
 def test_simulation_adds_sentences_from_the_pool_and_scores_every_size(tmp_path):
-    synthetic = [json.loads(line) for line in open(ROOT / "data/synthetic/synthetic.jsonl", encoding="utf-8")][:150]
+    lines = (ROOT / "data/synthetic/synthetic.jsonl").read_text(encoding="utf-8").splitlines()[:150]
+    synthetic = [json.loads(line) for line in lines]
     extra = write_jsonl(tmp_path / "extra.jsonl", synthetic)
     over = {
         "model.backend": "tfidf",
