@@ -10,7 +10,9 @@ metrics' step, the plot as an artefact); the plot is also written to reports/.
 Environment: STANCE_AL_CONFIG (default configs/finetune.yaml), STANCE_AL_SET (space-separated
 key=value overrides, e.g. "model.backend=tfidf"), STANCE_AL_STRATEGIES (default "margin"),
 STANCE_AL_SEEDS (random seeds, default 3), STANCE_AL_SIZES (default "20 40 80"),
-STANCE_AL_DIVERSITY (default: make suggest's).
+STANCE_AL_DIVERSITY (default: make suggest's), STANCE_AL_WARM_EPOCHS (transformer only: instead of
+retraining from scratch, fine-tune the model of the extra corpora further on the picked
+sentences for that many epochs: ~1 minute a step on 2 CPU cores instead of ~10).
 """
 
 from __future__ import annotations
@@ -86,7 +88,8 @@ def main() -> None:
     sizes = [int(s) for s in os.environ.get("STANCE_AL_SIZES", "20 40 80").split()]
     diversity = os.environ.get("STANCE_AL_DIVERSITY")
     diversity = None if diversity is None else float(diversity)
-    result = simulate(config, strategies, seeds, sizes, diversity)
+    warm = int(os.environ.get("STANCE_AL_WARM_EPOCHS", "0")) or None
+    result = simulate(config, strategies, seeds, sizes, diversity, warm)
     points = sorted(result["random_mean"])
     print(f"config {config.name} ({config.model.backend}); pool per fold {result['pool']} sentences")
     print(f"{'sentences':>10} | " + " | ".join(f"{s:>10}" for s in [*result["curves"], "random"]))
@@ -100,6 +103,7 @@ def main() -> None:
         print(f"{name}: reaches random's final F_avg ({final:.4f} at {points[-1]}) with {reached}")
     plot = _plot(result, Path("reports") / f"active-learning-{config.name}.png", f"{config.name}: active learning")
     params = {"strategies": " ".join(strategies), "seeds": len(seeds), "sizes": " ".join(map(str, sizes))}
+    params["warm_epochs"] = warm or 0
     params |= {
         "diversity": diversity if diversity is not None else "default",
         "overrides": os.environ.get("STANCE_AL_SET", ""),

@@ -174,3 +174,22 @@ def test_simulation_adds_sentences_from_the_pool_and_scores_every_size(tmp_path)
     random = sim.run_random(0)
     assert random.f_avg[0] == curve.f_avg[0]  # the same model before any sentence is added
     assert sim.trainings == 1 + 2 * 2 * 2  # the base model once, then a model per fold and size and curve
+
+
+def test_a_warm_start_goes_on_from_the_fitted_weights(tmp_path, tiny_model_dir):
+    import copy
+
+    from pipeline.models.inputs import Row
+
+    over = tiny_overrides(tmp_path, tiny_model_dir, **{"training.epochs": 1})
+    model = build_model(load_config(ROOT / "configs/base.yaml", over))
+    model.fit(tiny_training_set())
+    rows = [Row("Macron urged Ukraine to cede land.", "macron", "concessions")]
+    fitted = model.predict_proba(rows)
+    still = copy.deepcopy(model)
+    still.training = still.training.model_copy(update={"learning_rate": 0.0})
+    still.fit(tiny_training_set(), warm_start=True)
+    assert np.allclose(still.predict_proba(rows), fitted, atol=1e-6)  # no step taken: the fitted model
+    cold = copy.deepcopy(still)
+    cold.fit(tiny_training_set())  # from the base model: a new, untrained head
+    assert not np.allclose(cold.predict_proba(rows), fitted, atol=1e-3)

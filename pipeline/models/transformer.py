@@ -222,7 +222,9 @@ class TransformerModel(StanceModel):
                 out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
         return out
 
-    def fit(self, train, dev=None, on_epoch: EpochHook | None = None) -> dict[str, Any]:
+    def fit(self, train, dev=None, on_epoch: EpochHook | None = None, warm_start: bool = False) -> dict[str, Any]:
+        """Fine-tune the base model on ``train`` (``warm_start``: go on from this fitted model's
+        weights instead, e.g. on a few newly annotated sentences)."""
         import torch
         from transformers import DataCollatorWithPadding, EarlyStoppingCallback, PrinterCallback, set_seed
         from transformers.utils import logging as hf_logging
@@ -233,7 +235,8 @@ class TransformerModel(StanceModel):
         if t.threads:
             torch.set_num_threads(t.threads)
         set_seed(t.seed)
-        self._load_base()
+        if not (warm_start and self.model is not None):
+            self._load_base()
         train_ds = self._features(train, augment=True)
         self.info["train_examples"] = len(train_ds)  # after the cap and the augmentations
         use_dev = dev is not None and len(dev) > 0
