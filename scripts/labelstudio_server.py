@@ -132,13 +132,13 @@ def wait_healthy(port: int, process: subprocess.Popen, log: Path) -> None:
 
 
 def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=20)
+    """Ctrl-C, then SIGTERM, then SIGKILL (a server started in the background ignores SIGINT)."""
+    for send in (lambda: process.send_signal(signal.SIGINT), process.terminate, process.kill):
+        if process.poll() is not None:
+            return
+        send()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
 
 
 @contextlib.contextmanager
@@ -255,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--output", type=Path, required=True)
             p.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops the server as Ctrl-C does
+    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C or `kill` stops the server, even when started with `&`
+        signal.signal(sig, signal.default_int_handler)
     try:
         if args.command == "serve":
             serve(args.tasks, args.port, args.data_dir)
