@@ -174,7 +174,7 @@ export-annotations: $(LS_STAMP) ## the annotations of TASKS= (suggestions) as La
 	@test -n "$(EXPORT)" || { echo "usage: make export-annotations EXPORT=annotations.json [TASKS=suggestions] [LS_PORT=8080] [OVERWRITE=1]"; exit 2; }
 	$(LS_VENV)/bin/python scripts/labelstudio_server.py export --tasks "$(TASKS)" --output "$(EXPORT)" --port $(LS_PORT) --data-dir "$(LS_DATA)" $(OVERWRITE_FLAG)
 
-clean: ## delete .venv, .pytest_cache and __pycache__ folders only: never models/, mlflow.db, mlartifacts/ or any output
+clean: ## delete .venv, .venv-labelstudio, .pytest_cache and __pycache__ folders only: never models/, mlflow.db, mlartifacts/, .labelstudio/ or any output
 	$(NO_CONFIG)
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(LS_VENV) .pytest_cache
 	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +
