@@ -20,6 +20,7 @@ The parent MLflow run holds one metric per curve with the size as its step, and 
 from __future__ import annotations
 
 import copy
+import inspect
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -91,10 +92,6 @@ class Simulation:
     def __init__(
         self, config: Config, sizes=DEFAULT_SIZES, diversity: float = DEFAULT_DIVERSITY, warm_epochs: int | None = None
     ):
-        if warm_epochs and config.model.backend != "transformer":
-            raise ValueError(
-                f"warm start: only the transformer backend goes on from fitted weights, not {config.model.backend}"
-            )
         self.config = config
         self.warm_epochs = warm_epochs
         self.sizes = tuple(sorted(sizes))
@@ -118,6 +115,8 @@ class Simulation:
         self.trainings += 1
         if self.warm_epochs and units:
             model = copy.deepcopy(self.base_model())
+            if "warm_start" not in inspect.signature(model.fit).parameters:
+                raise ValueError(f"warm start: the {type(model).__name__} cannot go on from fitted weights")
             model.training = model.training.model_copy(update={"epochs": self.warm_epochs})
             model.fit(to_dataset(rows, self.config.task), None, warm_start=True)
             return model
