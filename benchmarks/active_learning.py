@@ -98,6 +98,8 @@ def main() -> None:
         cells.append(f"{result['random_mean'][size]:.4f}±{result['random_std'][size]:.3f}")
         print(f"{size:>10} | " + " | ".join(cells))
     final = result["random_mean"][points[-1]]
+    if result["random_mean"][0] >= final:
+        print(f"note: the model of no annotated sentence ({result['random_mean'][0]:.4f}) beats random's final F_avg")
     for name, n in result["needed"].items():
         reached = f"{n} sentences" if n is not None else "not within the sizes run"
         print(f"{name}: reaches random's final F_avg ({final:.4f} at {points[-1]}) with {reached}")

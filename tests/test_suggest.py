@@ -71,6 +71,7 @@ def test_needed_is_the_first_size_reaching_the_target():
     curve = Curve("margin", {0: 0.1, 20: 0.30, 40: 0.42, 80: 0.41})
     assert needed(curve, 0.40) == 40
     assert needed(curve, 0.5) is None
+    assert needed(Curve("margin", {0: 0.6, 20: 0.30, 40: 0.42}), 0.40) == 40  # not 0: no sentence annotated
 
 
 # ------------------------------------------------------------------ make suggest

@@ -173,8 +173,10 @@ class Simulation:
 
 
 def needed(curve: Curve, target: float) -> int | None:
-    """The fewest sentences at which ``curve`` reaches ``target`` (None: never)."""
-    return next((size for size, f in sorted(curve.f_avg.items()) if f >= target - 1e-12), None)
+    """The fewest annotated sentences (a size above 0) at which ``curve`` reaches ``target``
+    (None: never). The model of no sentence is left out: when it already beats ``target``,
+    annotating did harm, which the curves show."""
+    return next((size for size, f in sorted(curve.f_avg.items()) if size > 0 and f >= target - 1e-12), None)
 
 
 def simulate(
