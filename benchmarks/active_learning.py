@@ -103,7 +103,8 @@ def main() -> None:
     for name, n in result["needed"].items():
         reached = f"{n} sentences" if n is not None else "not within the sizes run"
         print(f"{name}: reaches random's final F_avg ({final:.4f} at {points[-1]}) with {reached}")
-    plot = _plot(result, Path("reports") / f"active-learning-{config.name}.png", f"{config.name}: active learning")
+    name = f"{config.name}-{config.model.backend}" + (f"-warm{warm}" if warm else "")
+    plot = _plot(result, Path("reports") / f"active-learning-{name}.png", f"{name}: active learning")
     params = {"strategies": " ".join(strategies), "seeds": len(seeds), "sizes": " ".join(map(str, sizes))}
     params["warm_epochs"] = warm or 0
     params |= {
