@@ -331,6 +331,28 @@ def test_conflicts_with_the_corpus_are_refused_one_line_each_and_nothing_written
     assert corpus.read_bytes() == before
 
 
+def test_an_actor_labelled_in_the_corpus_and_left_unticked_is_a_conflict(tmp_path):
+    corpus = existing_corpus(tmp_path)
+    before = corpus.read_bytes()
+    result = choices(actors=["macron"], macron__concessions=["favor"], macron__talks=["none"])
+    export = ls_export(tmp_path, [[], [annotation(1, result)]])
+    with pytest.raises(ImportRefused) as err:
+        import_annotations(export, corpus, TASK, complete_labels=False)
+    assert err.value.lines == [
+        f"{corpus}:2: unit d1-001: actor 'zelensky' is labelled in the corpus, not in {export} task 101"
+    ]
+    assert corpus.read_bytes() == before
+
+
+def test_a_corpus_line_without_doc_id_is_no_conflict(tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    second = {k: v for k, v in suggested()[1].record.items() if k not in ("meta", "doc_id")}
+    corpus.write_text(json.dumps(second) + "\n", encoding="utf-8")
+    export = ls_export(tmp_path, [[], [annotation(1, accepted(1))]])
+    summary = import_annotations(export, corpus, TASK)
+    assert (summary.added, summary.updated, summary.unchanged) == (0, 0, 1)
+
+
 def test_a_merged_corpus_that_fails_its_check_leaves_no_file_behind(tmp_path):
     corpus = tmp_path / "corpus.jsonl"
     furniture = {"id": "d1-000", "doc_id": "d1", "text": TEXT1, "furniture": True, "labels": []}
@@ -377,7 +399,8 @@ def doccano_export(tmp_path: Path, nested: bool) -> Path:
     out = []
     for i, line in enumerate(lines):
         obj = json.loads(line)
-        meta = {k: obj.pop(k) for k in ("unit_id", "doc_id", "start", "end", "date")}
+        meta = {k: obj.pop(k) for k in ("unit_id", "doc_id", "start", "end", "date", "model_labels")}
+        obj["label"] = meta["model_labels"]  # the annotator accepted the model's labels
         out.append({"id": 40 + i, **obj, "Comments": [], **({"meta": meta} if nested else meta)})
     return write_jsonl(tmp_path / "export.jsonl", out)
 
@@ -387,7 +410,8 @@ def test_doccano_file_has_one_line_per_sentence_with_label_strings(tmp_path):
     first = json.loads(lines[0])
     assert first == {
         "text": TEXT1,
-        "label": [
+        "label": [],  # doccano would import labels as annotations: untouched lines would come back as gold
+        "model_labels": [
             "macron:concessions:favor",
             "macron:talks:none",
             "zelensky:concessions:against",
@@ -400,6 +424,13 @@ def test_doccano_file_has_one_line_per_sentence_with_label_strings(tmp_path):
         "date": "2025-03-01",
     }
     assert len(lines) == 2
+
+
+def test_doccano_lines_nobody_labelled_come_back_unannotated(tmp_path):
+    written = doccano.write_jsonl(suggested(), TASK, tmp_path / "d.jsonl").read_text().splitlines()
+    export = [{"id": 40 + i, **json.loads(line)} for i, line in enumerate(written)]  # exported untouched
+    imp = doccano.read_jsonl(write_jsonl(tmp_path / "export.jsonl", export), TASK)
+    assert imp.records == [] and imp.unannotated == ["line 1: unit 'd1-000'", "line 2: unit 'd1-001'"]
 
 
 @pytest.mark.parametrize("nested", [False, True], ids=["top-level", "under-meta"])

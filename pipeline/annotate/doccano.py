@@ -29,13 +29,17 @@ def label_string(actor: str, target: str, label: str) -> str:
 
 
 def write_jsonl(suggested: Sequence[Suggested], task: TaskConfig, path: str | Path) -> Path:
-    """doccano's import file: the model's labels pre-filled on each suggested sentence."""
+    """doccano's import file: ``label`` empty, the model's labels in ``model_labels`` (metadata
+    the annotator sees). doccano would import a ``label`` column as annotations by the uploading
+    user, and its export returns every line: the model's guesses on lines nobody touched would
+    come back as gold. Left empty, an untouched line comes back empty and is skipped."""
     lines = []
     for s in suggested:
         rec = s.record
         line = {
             "text": rec["text"],
-            "label": [label_string(lab["actor"], lab["target"], lab["label"]) for lab in rec["labels"]],
+            "label": [],
+            "model_labels": [label_string(lab["actor"], lab["target"], lab["label"]) for lab in rec["labels"]],
             "unit_id": rec["id"],
             "doc_id": rec.get("doc_id", rec["id"]),
             "start": rec.get("start"),

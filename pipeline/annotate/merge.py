@@ -114,9 +114,13 @@ def _merge_one(existing: Record, obj: dict[str, Any], where: str, output: str) -
     head = f"{output}:{existing.line}: unit {existing.id}"
     for fld in ("text", "doc_id", "start", "end", "date"):
         ours = getattr(existing, fld)
+        if fld == "doc_id" and ours == existing.id:
+            continue  # no doc_id on the corpus line: Record falls back to the unit id
         if fld in obj and ours is not None and obj[fld] != ours:
             conflicts.append(f"{head}: {fld} is {ours!r} in the corpus, {obj[fld]!r} in {where}")
     known = {(lab.actor, lab.target): lab.label for lab in existing.labels}
+    for actor in sorted({a for a, _ in known} - {lab["actor"] for lab in obj["labels"]}):
+        conflicts.append(f"{head}: actor {actor!r} is labelled in the corpus, not in {where}")
     new = []
     for lab in obj["labels"]:
         ours = known.get((lab["actor"], lab["target"]))
