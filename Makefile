@@ -130,10 +130,10 @@ predict: $(STAMP) ## stance in new articles: INPUT=folder|.jsonl|.csv OUTPUT=.js
 	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make predict INPUT=folder|file.jsonl|file.csv OUTPUT=out.jsonl|out.csv [MODEL=models/finetune-minilm] [REPORT=dir] [ENCODING_ERRORS=replace]"; exit 2; }
 	$(PY) -m pipeline predict --input "$(INPUT)" --output "$(OUTPUT)" --model "$(or $(MODEL),models/finetune-minilm)" --encoding-errors $(ENCODING_ERRORS) $(if $(REPORT),--report "$(REPORT)") $(if $(TASK),--task "$(TASK)") $(RUNTIME_FLAG) $(OVERWRITE_FLAG)
 
-suggest: $(STAMP) ## sentences of INPUT worth annotating: N (100) by STRATEGY (margin|entropy|disagreement|random) into OUTPUT (suggestions/) for Label Studio and doccano [MODEL=a[,b...]] [OVERWRITE=1]
+suggest: $(STAMP) ## sentences of INPUT worth annotating: N (100) by STRATEGY (margin|entropy|disagreement|random) into OUTPUT (suggestions/) for Label Studio and doccano [MODEL=a[,b...]] [EXCLUDE=corpus.jsonl] [TASK=] [OVERWRITE=1]
 	$(NO_CONFIG)
-	@test -n "$(INPUT)" || { echo "usage: make suggest INPUT=folder|file.jsonl|file.csv [N=100] [MODEL=models/finetune-minilm[,another]] [STRATEGY=margin] [OUTPUT=suggestions]"; exit 2; }
-	$(PY) -m pipeline suggest --input "$(INPUT)" --output "$(or $(OUTPUT),suggestions)" --model "$(or $(MODEL),models/finetune-minilm)" -n $(or $(N),100) --strategy $(or $(STRATEGY),margin) $(RUNTIME_FLAG) $(OVERWRITE_FLAG)
+	@test -n "$(INPUT)" || { echo "usage: make suggest INPUT=folder|file.jsonl|file.csv [N=100] [MODEL=models/finetune-minilm[,another]] [STRATEGY=margin] [OUTPUT=suggestions] [EXCLUDE=corpus.jsonl] [TASK=task.yaml]"; exit 2; }
+	$(PY) -m pipeline suggest --input "$(INPUT)" --output "$(or $(OUTPUT),suggestions)" --model "$(or $(MODEL),models/finetune-minilm)" -n $(or $(N),100) --strategy $(or $(STRATEGY),margin) --encoding-errors $(ENCODING_ERRORS) $(if $(TASK),--task "$(TASK)") $(foreach e,$(EXCLUDE),--exclude "$(e)") $(RUNTIME_FLAG) $(OVERWRITE_FLAG)
 
 export: $(STAMP) ## export MODEL= (default models/finetune-minilm) to ONNX Runtime, RUNTIME=onnx|onnx-int8 (default), and make it the model's runtime
 	$(NO_CONFIG)

@@ -23,6 +23,9 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         seed=args.seed,
         runtime=args.runtime,
         overwrite=args.overwrite,
+        task=args.task,
+        exclude=args.exclude,
+        encoding_errors=args.encoding_errors,
     )
     st = result.stats
     print(
@@ -53,5 +56,16 @@ def annotate_commands(add) -> None:
         help=f"weight of dissimilarity to the sentences already picked, in [0, 1) (default {DEFAULT_DIVERSITY})",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random strategy")
+    p.add_argument(
+        "--task", default=None, help="a task file (actors, targets) instead of the model's own, as for predict"
+    )
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="CORPUS",
+        help="a corpus JSONL whose units are already annotated: never suggested again (repeatable)",
+    )
+    p.add_argument("--encoding-errors", choices=["strict", "replace"], default="strict", help="as for predict")
     runtime_option(p)
     overwrite_option(p)

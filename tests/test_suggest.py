@@ -148,11 +148,42 @@ def test_the_selection_is_an_mlflow_run(tmp_path, models, mlflow_store):
 
 def test_suggest_refuses_an_existing_folder_and_one_model_for_disagreement(tmp_path, models, mlflow_store, capsys):
     (tmp_path / "out").mkdir()
+    (tmp_path / "out/mine.txt").write_text("a user's file")
     assert _suggest(tmp_path, models[0]) == 1
     assert "exists" in capsys.readouterr().err
     assert _suggest(tmp_path, models[0], "--strategy", "disagreement", "--overwrite") == 1
     assert "two or more models" in capsys.readouterr().err
-    assert list((tmp_path / "out").iterdir()) == []  # the old folder untouched, nothing half-written
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["mine.txt"]  # the old folder untouched
+
+
+def test_input_without_any_actor_is_refused_and_nothing_written(tmp_path, models, mlflow_store, capsys):
+    write_jsonl(tmp_path / "in.jsonl", [{"doc_id": "a", "text": "The weather was mild. Nobody spoke."}])
+    out = tmp_path / "out"
+    assert main(["suggest", "--input", str(tmp_path / "in.jsonl"), "--output", str(out), "--model", models[0]]) == 1
+    assert "no sentence names an actor of the task (macron, zelensky" in capsys.readouterr().err
+    assert not out.exists() and list(tmp_path.iterdir()) == [tmp_path / "in.jsonl"]
+
+
+def test_two_documents_with_one_id_are_refused(tmp_path, models, mlflow_store, capsys):
+    docs = [{"doc_id": "a", "text": "Macron urged Ukraine to cede land."}, {"doc_id": "a", "text": "Zelensky refused."}]
+    write_jsonl(tmp_path / "in.jsonl", docs)
+    assert (
+        main(["suggest", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "o"), "--model", models[0]])
+        == 1
+    )
+    assert "doc_id 'a' is used by two documents" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_excluded_units_are_not_suggested_again(tmp_path, models, mlflow_store):
+    assert _suggest(tmp_path, models[0], "-n", "5") == 0
+    first = tmp_path / "out/scaffold.jsonl"
+    done = [json.loads(line)["id"] for line in first.read_text(encoding="utf-8").splitlines()]
+    (tmp_path / "round1.jsonl").write_text(first.read_text(encoding="utf-8"), encoding="utf-8")
+    assert _suggest(tmp_path, models[0], "-n", "5", "--overwrite", "--exclude", str(tmp_path / "round1.jsonl")) == 0
+    lines = (tmp_path / "out/scaffold.jsonl").read_text(encoding="utf-8").splitlines()
+    again = [json.loads(line)["id"] for line in lines]
+    assert len(again) == 5 and not set(again) & set(done)
 
 
 # ------------------------------------------------------------------ the simulation

@@ -89,15 +89,48 @@ class SuggestResult:
     run_id: str | None
 
 
-def load_committee(models: list[str], runtime: str | None = None) -> list[StanceClassifier]:
-    """The first model's task (actors, targets, labels) is everyone's; their labels must agree."""
-    committee = [StanceClassifier.load(uri, runtime=runtime) for uri in models]
+def load_committee(models: list[str], runtime: str | None = None, task=None) -> list[StanceClassifier]:
+    """The first model's task (or ``task``, a task file: actors, targets) is everyone's; the
+    models' labels must agree."""
+    if not models:
+        raise SelectionError("MODEL: expected a model (or several, comma-separated), found none")
+    committee = [StanceClassifier.load(uri, task=task, runtime=runtime) for uri in models]
     first = committee[0]
     for clf in committee[1:]:
         if clf.labels != first.labels:
-            raise ValueError(f"model {clf.uri}: labels {clf.labels} differ from {first.uri}'s {first.labels}")
+            raise SelectionError(f"model {clf.uri}: labels {clf.labels} differ from {first.uri}'s {first.labels}")
         clf.model.use_task(first.task)
     return committee
+
+
+def _unique_documents(documents, input_path):
+    """Sentence ids are ``<doc_id>-NNN``: two documents with one id would merge their sentences."""
+    seen: set[str] = set()
+    for doc in documents:
+        if doc.doc_id in seen:
+            raise SelectionError(
+                f"{input_path}: doc_id {doc.doc_id!r} is used by two documents; expected one id per "
+                "document (sentence ids are <doc_id>-NNN)"
+            )
+        seen.add(doc.doc_id)
+        yield doc
+
+
+def _excluded(paths) -> set[str]:
+    """Unit ids already in these corpus files (JSONL, an ``id`` per line): not suggested again."""
+    ids: set[str] = set()
+    for path in paths or ():
+        with open(path, encoding="utf-8") as f:
+            for line_no, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    ids.add(str(json.loads(line)["id"]))
+                except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                    raise SelectionError(
+                        f"{path}:{line_no}: expected a corpus record with an id, found {exc!r}"
+                    ) from None
+    return ids
 
 
 def _score_batch(committee: list[StanceClassifier], batch, strategy: str, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -139,12 +172,14 @@ def _scores_row(c: Candidate) -> dict:
     }
 
 
-def _collect(committee, documents, strategy, seed, pool: int, scores_file, stats):
+def _collect(committee, documents, strategy, seed, pool: int, scores_file, stats, skip: set[str]):
     """Stream the candidates: every one into scores.csv (unpicked for now), the best ``pool`` kept."""
     writer = csv.DictWriter(scores_file, fieldnames=SCORE_COLUMNS)
     writer.writeheader()
     heap: list[tuple[float, int, Candidate]] = []  # a min-heap: the worst kept candidate on top
-    for i, cand in enumerate(_candidates(committee, documents, strategy, seed, stats)):
+    for i, cand in enumerate(
+        c for c in _candidates(committee, documents, strategy, seed, stats) if c.sentence_id not in skip
+    ):
         writer.writerow(_scores_row(cand) | {"picked": False, "rank": ""})
         item = (cand.score, -i, cand)  # ties: the earlier sentence is kept
         if len(heap) < pool:
@@ -191,6 +226,9 @@ def suggest(
     runtime: str | None = None,
     overwrite: bool = False,
     log: bool = True,
+    task: str | Path | None = None,
+    exclude: list[str | Path] | None = None,
+    encoding_errors: str = "strict",
 ) -> SuggestResult:
     """Pick the ``n`` sentences of ``input_path`` most worth annotating into the folder ``output``."""
     if n < 1:
@@ -199,14 +237,25 @@ def suggest(
         raise SelectionError(f"diversity: expected a number in [0, 1), found {diversity}")
     check_strategy(strategy, len(models))
     refuse_existing(output, overwrite, "suggestions folder", folder=True)
-    committee = load_committee(models, runtime)
-    documents = read_documents(input_path, "strict")
+    if log:  # before hours of scoring, not after
+        _tracking_uri()
+    skip = _excluded(exclude)
+    committee = load_committee(models, runtime, task)
+    _check_controls(committee[0].task)
+    documents = _unique_documents(read_documents(input_path, encoding_errors), input_path)
     stats = PredictStats()
     model_desc = ",".join(str(m) for m in models)
     with atomic_dir(output) as folder:
         with open(folder / "scores.csv", "w", encoding="utf-8", newline="") as f:
             pool_size = pool or max(10 * n, 1000)
-            kept = _collect(committee, documents, strategy, seed, pool_size, f, stats)
+            kept = _collect(committee, documents, strategy, seed, pool_size, f, stats, skip)
+        if not kept:
+            actors = ", ".join(committee[0].task.actor_ids)
+            raise SelectionError(
+                f"{input_path}: no sentence names an actor of the task ({actors})"
+                + (" that is not already in the excluded corpus" if skip else "")
+                + "; nothing to suggest, nothing written"
+            )
         scores, texts = np.array([c.score for c in kept]), [c.text for c in kept]
         order = diverse_top(scores, texts, n, _diversity(strategy, diversity))
         labels = committee[0].labels
@@ -218,6 +267,23 @@ def suggest(
     return SuggestResult(Path(output), picked, stats, run_id)
 
 
+def _tracking_uri() -> str:
+    from pipeline.experiments.tracking import check_server, tracking_uri
+
+    uri = tracking_uri()
+    check_server(uri)
+    return uri
+
+
+def _check_controls(task) -> None:
+    from pipeline.annotate import labelstudio
+
+    try:
+        labelstudio.controls(task)  # Label Studio control names: refused before scoring, not after
+    except ValueError as exc:
+        raise SelectionError(str(exc)) from None
+
+
 def _diversity(strategy: str, diversity: float) -> float:
     return 0.0 if strategy == "random" else diversity  # a random draw is as diverse as the corpus
 
@@ -225,11 +291,7 @@ def _diversity(strategy: str, diversity: float) -> float:
 def _log_run(folder, models, params: dict, kept, picked, stats, input_path) -> str:
     import mlflow
 
-    from pipeline.experiments.tracking import check_server, tracking_uri
-
-    uri = tracking_uri()
-    check_server(uri)
-    mlflow.set_tracking_uri(uri)
+    mlflow.set_tracking_uri(_tracking_uri())
     mlflow.set_experiment(EXPERIMENT)
     picked_scores = [s.record["meta"]["suggest"]["score"] for s in picked]
     with mlflow.start_run(run_name=f"suggest-{params['strategy']}-{params['n']}", tags={"kind": "suggest"}) as run:
