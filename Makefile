@@ -100,9 +100,9 @@ validate: $(STAMP) ## check the annotations (and the extra training corpora): sc
 stats: $(STAMP) ## label counts per target x label, per actor, per document [OUTPUT=stats.json to save them]
 	$(PY) -m pipeline stats --config $(CONFIG) $(SETS) $(if $(OUTPUT),--output "$(OUTPUT)") $(OVERWRITE_FLAG)
 
-import-annotations: $(STAMP) ## merge a Label Studio (.json) or doccano (.jsonl) export into a corpus: EXPORT= OUTPUT= [CONFIG=] [FORMAT=labelstudio|doccano]
+import-annotations: $(STAMP) ## merge a Label Studio (.json) or doccano (.jsonl) export into a corpus: EXPORT= OUTPUT= [CONFIG=] [FORMAT=labelstudio|doccano] [SPLIT=train]
 	@test -n "$(EXPORT)" -a -n "$(OUTPUT)" || { echo "usage: make import-annotations EXPORT=export.json|export.jsonl OUTPUT=corpus.jsonl [CONFIG=configs/finetune.yaml] [FORMAT=labelstudio|doccano]"; exit 2; }
-	$(PY) -m pipeline import-annotations --export "$(EXPORT)" --output "$(OUTPUT)" --config $(CONFIG) $(SETS) $(if $(FORMAT),--format $(FORMAT))
+	$(PY) -m pipeline import-annotations --export "$(EXPORT)" --output "$(OUTPUT)" --config $(CONFIG) $(SETS) $(if $(FORMAT),--format $(FORMAT)) $(if $(SPLIT),--split $(SPLIT))
 
 train: $(STAMP) ## fine-tune the default transformer (or CONFIG=...), save models/<name>/ [OVERWRITE=1 to replace it], log to MLflow
 	$(PY) -m pipeline train --config $(CONFIG) $(SETS) $(OVERWRITE_FLAG)

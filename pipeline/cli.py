@@ -124,7 +124,9 @@ def cmd_import_annotations(args: argparse.Namespace) -> int:
 
     config = _full_config(args)
     try:
-        summary = import_annotations(args.export, args.output, config.task, args.format, config.data.complete_labels)
+        summary = import_annotations(
+            args.export, args.output, config.task, args.format, config.data.complete_labels, args.split
+        )
     except ImportRefused as exc:
         for line in exc.lines:
             print(line, file=sys.stderr)
@@ -236,6 +238,9 @@ def _corpus_commands(add) -> None:
     p.add_argument("--config", default=DEFAULT_CONFIG, help="its task gives the actors, targets and labels")
     _set_option(p)
     p.add_argument("--format", choices=["labelstudio", "doccano"], default=None, help="default: from the extension")
+    p.add_argument(
+        "--split", choices=["train", "dev", "test"], default=None, help="the split new units join (corpora with splits)"
+    )
 
 
 def _set_option(p: argparse.ArgumentParser) -> None:

@@ -344,6 +344,18 @@ def test_an_actor_labelled_in_the_corpus_and_left_unticked_is_a_conflict(tmp_pat
     assert corpus.read_bytes() == before
 
 
+def test_a_corpus_with_splits_asks_which_split_new_units_join(tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    other = {"id": "d0-000", "doc_id": "d0", "text": "Nobody here.", "labels": [], "split": "test"}
+    corpus.write_text(json.dumps(other) + "\n", encoding="utf-8")
+    export = ls_export(tmp_path, [[annotation(1, accepted(0))], []])
+    with pytest.raises(ImportRefused, match="--split train"):
+        import_annotations(export, corpus, TASK)
+    summary = import_annotations(export, corpus, TASK, split="train")
+    assert summary.added == 1
+    assert json.loads(corpus.read_text(encoding="utf-8").splitlines()[1])["split"] == "train"
+
+
 def test_a_corpus_line_without_doc_id_is_no_conflict(tmp_path):
     corpus = tmp_path / "corpus.jsonl"
     second = {k: v for k, v in suggested()[1].record.items() if k not in ("meta", "doc_id")}

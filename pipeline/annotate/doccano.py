@@ -24,6 +24,13 @@ UNIT_FIELDS = ("unit_id", "doc_id", "start", "end", "date")
 LABEL_SEP = ":"
 
 
+def check_ids(task: TaskConfig) -> None:
+    """Label strings are ``actor:target:label``: an id with a colon would be read back wrong."""
+    bad = [i for i in (*task.actor_ids, *task.target_ids, *task.labels) if LABEL_SEP in i]
+    if bad:
+        raise ValueError(f"doccano labels are '<actor>:<target>:<label>': expected ids without ':', found {bad}")
+
+
 def label_string(actor: str, target: str, label: str) -> str:
     return LABEL_SEP.join((actor, target, label))
 
@@ -33,6 +40,7 @@ def write_jsonl(suggested: Sequence[Suggested], task: TaskConfig, path: str | Pa
     the annotator sees). doccano would import a ``label`` column as annotations by the uploading
     user, and its export returns every line: the model's guesses on lines nobody touched would
     come back as gold. Left empty, an untouched line comes back empty and is skipped."""
+    check_ids(task)
     lines = []
     for s in suggested:
         rec = s.record

@@ -147,15 +147,25 @@ def _read_corpus(path: Path, task: TaskConfig, complete_labels: bool) -> tuple[l
     return (lines[:-1] if lines and lines[-1] == b"" else lines), records
 
 
-def merge(output: Path, imp: Imported, task: TaskConfig, summary: Summary, complete_labels: bool) -> list[bytes]:
-    """The corpus's lines with the imported records merged in; ImportRefused on a conflict."""
+def merge(
+    output: Path, imp: Imported, task: TaskConfig, summary: Summary, complete_labels: bool, split: str | None = None
+) -> list[bytes]:
+    """The corpus's lines with the imported records merged in (new units get ``split`` when
+    given); ImportRefused on a conflict."""
     lines, records = _read_corpus(output, task, complete_labels)
+    if split is None and any(r.split for r in records):
+        raise ImportRefused(
+            [],
+            f"{output}: its records have a split (train, dev, test) and imported units have none; "
+            "say which split they join with --split train|dev|test (make: SPLIT=train); nothing written",
+        )
     by_id = {r.id: r for r in records}
     conflicts: list[str] = []
     appended = []
     for obj, source in zip(imp.records, imp.sources):
         existing = by_id.get(obj["id"])
         if existing is None:
+            obj = obj | ({"split": split} if split else {})
             appended.append(json.dumps(obj, ensure_ascii=False).encode("utf-8"))
             summary.added += 1
             continue
@@ -194,6 +204,7 @@ def import_annotations(
     task: TaskConfig,
     fmt: str | None = None,
     complete_labels: bool = True,
+    split: str | None = None,
 ) -> Summary:
     """Read an export, check it, merge it into ``output`` and write that atomically.
 
@@ -211,7 +222,7 @@ def import_annotations(
     if not imp.records:
         summary.notes.append(f"no annotated unit in {export}")
         return summary
-    lines = merge(output, imp, task, summary, complete_labels)
+    lines = merge(output, imp, task, summary, complete_labels, split)
     with atomic_file(output, "wb", check=_check_written(output, task, complete_labels)) as fh:
         fh.write(b"".join(line + b"\n" for line in lines))
     summary.written = True

@@ -276,10 +276,11 @@ def _tracking_uri() -> str:
 
 
 def _check_controls(task) -> None:
-    from pipeline.annotate import labelstudio
+    from pipeline.annotate import doccano, labelstudio
 
-    try:
-        labelstudio.controls(task)  # Label Studio control names: refused before scoring, not after
+    try:  # what the writers would refuse, refused before scoring, not after
+        labelstudio.controls(task)
+        doccano.check_ids(task)
     except ValueError as exc:
         raise SelectionError(str(exc)) from None
 
