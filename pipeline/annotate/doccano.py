@@ -17,7 +17,7 @@ from typing import Any
 from pipeline.annotate.labelstudio import Collector, Imported, Source, fill_none
 from pipeline.annotate.suggested import Suggested
 from pipeline.config import TaskConfig
-from pipeline.data.corpus import Issue, _lookup, _type_name, json_error
+from pipeline.data.corpus import Issue, _lookup, _type_name, json_lines
 from pipeline.files import write_atomic
 
 UNIT_FIELDS = ("unit_id", "doc_id", "start", "end", "date")
@@ -67,21 +67,8 @@ def read_jsonl(path: str | Path, task: TaskConfig) -> Imported:
         out.issues.append(Issue(out.file, None, None, "export file not found"))
         return out
     collector = Collector(task, out)
-    with path.open("rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                out.issues.append(Issue(out.file, line_no, None, f"not UTF-8 (byte {exc.start} of the line)"))
-                continue
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                out.issues.append(Issue(out.file, line_no, None, json_error(exc)))
-                continue
-            _read_line(obj, line_no, task, collector)
+    for line_no, obj in json_lines(path, out.issues):
+        _read_line(obj, line_no, task, collector)
     return collector.finish()
 
 

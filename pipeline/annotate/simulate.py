@@ -20,6 +20,7 @@ The parent MLflow run holds one metric per curve with the size as its step, and 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import time
 from collections import defaultdict
@@ -29,6 +30,7 @@ import numpy as np
 
 from pipeline.annotate.select import DEFAULT_DIVERSITY, diverse_top, pair_scores
 from pipeline.config import Config
+from pipeline.data.corpus import Label
 from pipeline.data.datasets import extra_examples, references, to_dataset, to_examples
 from pipeline.data.validate import load_records
 from pipeline.metrics import f_avg
@@ -69,20 +71,22 @@ def _folds(config: Config, records, rows: list[dict], candidates: dict[str, list
 
 
 def _candidate_rows(config: Config, records) -> dict[str, list[dict]]:
-    """Unit id -> its (actor, target) rows as ``make predict`` would form them (attributed actors
-    only; the label column is a placeholder the model never sees)."""
+    """Unit id -> its (actor, target) rows as ``make predict`` would form them: the attributed
+    actors only, each on every target, flattened by ``to_examples`` (the label is a placeholder
+    the model never sees)."""
     task = config.task
+    actors: dict[str, list[str]] = defaultdict(list)
+    for unit, actor in references(records, task):
+        actors[unit].append(actor)
+    asked = [  # every record, so that attribution sees each document whole, as before
+        dataclasses.replace(
+            r, labels=tuple(Label(a, t, task.none_label) for a in actors[r.id] for t in task.target_ids)
+        )
+        for r in records
+    ]
     out: dict[str, list[dict]] = defaultdict(list)
-    text = {r.id: r for r in records}
-    for (unit, actor), spans in references(records, task).items():
-        rec = text[unit]
-        for target in task.target_ids:
-            out[unit].append(
-                {"id": f"{unit}|{actor}|{target}", "unit_id": unit, "doc_id": rec.doc_id, "text": rec.text}
-                | {"actor": actor, "actor_name": task.actor(actor).name, "target": target}
-                | {"target_text": task.target(target).wording, "label": 0, "spans": spans, "_split": None}
-                | {"_group": rec.doc_id}
-            )
+    for row in to_examples(asked, task, config.data.group_by):
+        out[row["unit_id"]].append(row)
     return dict(out)
 
 
@@ -157,7 +161,8 @@ class Simulation:
         for size in self.sizes:
             preds = []
             for i, fold in enumerate(self.folds):
-                pool = [u for u in fold.pool if u not in set(picked[i])]
+                done = set(picked[i])
+                pool = [u for u in fold.pool if u not in done]
                 picked[i] += choose(i, models[i], pool, min(size - len(picked[i]), len(pool)))
                 models[i] = self._train(picked[i])
                 preds.append(task.predicted(self._predict(models[i], fold.test)))

@@ -201,17 +201,18 @@ def _write_outputs(folder: Path, picked: list[Suggested], task, model: str) -> N
 
 
 def _mark_picked(path: Path, picked: list[Suggested]) -> None:
-    """scores.csv was streamed with every candidate unpicked: set picked and rank."""
+    """scores.csv was streamed with every candidate unpicked: set picked and rank, row by row
+    into a second file (a large archive's scores never sit in memory)."""
     ranks = {(s.record["doc_id"], s.id): s.record["meta"]["suggest"]["rank"] for s in picked}
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
-    for row in rows:
-        rank = ranks.get((row["doc_id"], row["sentence_id"]))
-        row["picked"], row["rank"] = rank is not None, rank if rank is not None else ""
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=SCORE_COLUMNS)
+    marked = path.with_name(path.name + ".marked")
+    with open(path, encoding="utf-8", newline="") as src, open(marked, "w", encoding="utf-8", newline="") as dst:
+        writer = csv.DictWriter(dst, fieldnames=SCORE_COLUMNS)
         writer.writeheader()
-        writer.writerows(rows)
+        for row in csv.DictReader(src):
+            rank = ranks.get((row["doc_id"], row["sentence_id"]))
+            row["picked"], row["rank"] = rank is not None, rank if rank is not None else ""
+            writer.writerow(row)
+    marked.replace(path)
 
 
 def suggest(

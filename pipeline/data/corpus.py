@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,6 +246,25 @@ class FlatReader:
         return dataclasses.replace(issue, field=self.key.get(issue.field, issue.field))
 
 
+def json_lines(path: Path, issues: list[Issue]) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON) for each non-blank line of a JSONL file; a line that is not
+    UTF-8 or not JSON becomes an issue naming the file and line, and is skipped."""
+    file = str(path)
+    with path.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                issues.append(Issue(file, line_no, None, f"not UTF-8 (byte {exc.start} of the line)"))
+                continue
+            if not text.strip():
+                continue
+            try:
+                yield line_no, json.loads(text)
+            except json.JSONDecodeError as exc:
+                issues.append(Issue(file, line_no, None, json_error(exc)))
+
+
 def parse_corpus(
     path: str | Path, task: TaskConfig, fmt: str = "records", fields: dict[str, str] | None = None
 ) -> tuple[list[Record], list[Issue]]:
@@ -261,37 +281,24 @@ def parse_corpus(
     records: list[Record] = []
     issues: list[Issue] = []
     first_line: dict[str, int] = {}
-    with path.open("rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                issues.append(Issue(file, line_no, None, f"not UTF-8 (byte {exc.start} of the line)"))
+    for line_no, obj in json_lines(path, issues):
+        if flat is not None:
+            obj = flat(obj, line_no, file, issues)
+            if obj is None:
                 continue
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                issues.append(Issue(file, line_no, None, json_error(exc)))
-                continue
-            if flat is not None:
-                obj = flat(obj, line_no, file, issues)
-                if obj is None:
-                    continue
-            before = len(issues)
-            record = _check_record(obj, line_no, file, task, issues)
-            if flat is not None:
-                issues[before:] = [flat.renamed(i) for i in issues[before:]]  # the file's field names
-            if record is None:
-                continue
-            if record.id in first_line:
-                issues.append(
-                    Issue(file, line_no, "id", f"duplicate id {record.id!r} (first on line {first_line[record.id]})")
-                )
-                continue
-            first_line[record.id] = line_no
-            records.append(record)
+        before = len(issues)
+        record = _check_record(obj, line_no, file, task, issues)
+        if flat is not None:
+            issues[before:] = [flat.renamed(i) for i in issues[before:]]  # the file's field names
+        if record is None:
+            continue
+        if record.id in first_line:
+            issues.append(
+                Issue(file, line_no, "id", f"duplicate id {record.id!r} (first on line {first_line[record.id]})")
+            )
+            continue
+        first_line[record.id] = line_no
+        records.append(record)
     if not records and not issues:
         issues.append(Issue(file, None, None, "the corpus is empty; expected one JSON object per line"))
     with_split = [r for r in records if r.split is not None]
