@@ -12,7 +12,11 @@ key=value overrides, e.g. "model.backend=tfidf"), STANCE_AL_STRATEGIES (default 
 STANCE_AL_SEEDS (random seeds, default 3), STANCE_AL_SIZES (default "20 40 80"),
 STANCE_AL_DIVERSITY (default: make suggest's), STANCE_AL_WARM_EPOCHS (transformer only: instead of
 retraining from scratch, fine-tune the model of the extra corpora further on the picked
-sentences for that many epochs: ~1 minute a step on 2 CPU cores instead of ~10).
+sentences for that many epochs: ~1 minute a step on 2 CPU cores instead of ~10),
+STANCE_AL_CACHE (the folder that keeps every finished step, default
+reports/active-learning-cache; "none" keeps nothing). With the cache, a run stopped at any
+point resumes where it stopped: the transformer retrained from scratch, about 8 hours on
+2 CPU cores, can be run over several sittings. Remove the folder after changing the code.
 """
 
 from __future__ import annotations
@@ -89,7 +93,9 @@ def main() -> None:
     diversity = os.environ.get("STANCE_AL_DIVERSITY")
     diversity = None if diversity is None else float(diversity)
     warm = int(os.environ.get("STANCE_AL_WARM_EPOCHS", "0")) or None
-    result = simulate(config, strategies, seeds, sizes, diversity, warm)
+    cache = os.environ.get("STANCE_AL_CACHE", "reports/active-learning-cache")
+    cache = None if cache.lower() == "none" else cache
+    result = simulate(config, strategies, seeds, sizes, diversity, warm, cache)
     points = sorted(result["random_mean"])
     print(f"config {config.name} ({config.model.backend}); pool per fold {result['pool']} sentences")
     print(f"{'sentences':>10} | " + " | ".join(f"{s:>10}" for s in [*result["curves"], "random"]))
@@ -112,4 +118,5 @@ def main() -> None:
         "overrides": os.environ.get("STANCE_AL_SET", ""),
     }
     run_id = _log(config, result, plot, params)
-    print(f"{result['trainings']} trainings in {result['seconds']:.0f} s; plot {plot}; MLflow run {run_id}")
+    resumed = f", {result['resumed']} steps read back from {cache}" if result["resumed"] else ""
+    print(f"{result['trainings']} trainings in {result['seconds']:.0f} s{resumed}; plot {plot}; MLflow run {run_id}")

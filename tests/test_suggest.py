@@ -199,13 +199,26 @@ def test_simulation_adds_sentences_from_the_pool_and_scores_every_size(tmp_path)
         "data.n_folds": 2,
         "data.extra_train": [{"name": "synthetic", "annotations": str(extra), "task": "data/synthetic/task.yaml"}],
     }
-    sim = Simulation(load_config(ROOT / "configs/base.yaml", over), sizes=(5, 10))
+    config = load_config(ROOT / "configs/base.yaml", over)
+    sim = Simulation(config, sizes=(5, 10), cache=tmp_path / "cache")
     assert [len(f.pool) for f in sim.folds] and all(len(f.pool) > 10 for f in sim.folds)
     curve = sim.run("margin")
     assert sorted(curve.f_avg) == [0, 5, 10] and all(0 <= v <= 1 for v in curve.f_avg.values())
     random = sim.run_random(0)
     assert random.f_avg[0] == curve.f_avg[0]  # the same model before any sentence is added
     assert sim.trainings == 1 + 2 * 2 * 2  # the base model once, then a model per fold and size and curve
+
+    # Stopped and resumed: finished steps are read back, and only a missing one is trained again.
+    steps = sorted((tmp_path / "cache").glob("*/margin-fold1-10.json"))
+    assert len(steps) == 1
+    steps[0].unlink()
+    again = Simulation(config, sizes=(5, 10), cache=tmp_path / "cache")
+    assert again.run("margin") == curve and again.run_random(0) == random
+    assert again.trainings == 1 and again.resumed == 2 * 2 * 2 - 1
+    # Another recipe does not read these steps.
+    other = Simulation(config, sizes=(5, 10), diversity=0.0, cache=tmp_path / "cache")
+    other.run_random(0)
+    assert other.trainings == 1 + 2 * 2 and other.resumed == 0
 
 
 def test_a_warm_start_goes_on_from_the_fitted_weights(tmp_path, tiny_model_dir):

@@ -15,16 +15,25 @@ synthetic corpus), with no sentence of the corpus. Then, step by step to each si
 with all their gold labels, and the model is retrained from scratch on the extra corpora plus
 the sentences picked so far. Every point is the pooled F_avg of all folds' test predictions.
 The parent MLflow run holds one metric per curve with the size as its step, and the plot.
+
+With a cache folder, every finished step (one training: its picks, its test probabilities and
+its scores of the pool) is kept on disk, so a run too long for one sitting (the transformer
+retrained from scratch: ~10 minutes a training on 2 CPU cores) can be stopped at any point and
+resumed where it stopped. Random steps do not depend on each other, so they run largest first:
+the random curve's final point, the one the goal is judged against, comes first.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import inspect
+import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -33,6 +42,7 @@ from pipeline.config import Config
 from pipeline.data.corpus import Label
 from pipeline.data.datasets import extra_examples, references, to_dataset, to_examples
 from pipeline.data.validate import load_records
+from pipeline.files import write_atomic
 from pipeline.metrics import f_avg
 from pipeline.models.inputs import rows_of
 from pipeline.models.registry import build_model
@@ -90,11 +100,44 @@ def _candidate_rows(config: Config, records) -> dict[str, list[dict]]:
     return dict(out)
 
 
+class StepCache:
+    """Finished steps, one JSON file each, written atomically; ``None`` folder: nothing kept.
+
+    The files live under a digest of everything that decides a step (the config, the training
+    and pool rows, the sizes, the diversity, the warm start), so a changed corpus or recipe
+    starts afresh instead of mixing old steps in. A change to the code is not in the digest:
+    remove the folder after one.
+    """
+
+    def __init__(self, folder: str | Path | None, *parts):
+        self.folder = None
+        if folder is not None:
+            h = hashlib.sha256()
+            for part in parts:
+                h.update(json.dumps(part, sort_keys=True, default=str).encode())
+            self.folder = Path(folder) / h.hexdigest()[:16]
+
+    def get(self, key: str) -> dict | None:
+        path = self.folder / f"{key}.json" if self.folder else None
+        return json.loads(path.read_text(encoding="utf-8")) if path and path.is_file() else None
+
+    def put(self, key: str, value: dict) -> dict:
+        if self.folder:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.folder / f"{key}.json", json.dumps(value))
+        return value
+
+
 class Simulation:
     """One simulated run: ``run(strategy)`` and ``run_random(seed)`` give a ``Curve``."""
 
     def __init__(
-        self, config: Config, sizes=DEFAULT_SIZES, diversity: float = DEFAULT_DIVERSITY, warm_epochs: int | None = None
+        self,
+        config: Config,
+        sizes=DEFAULT_SIZES,
+        diversity: float = DEFAULT_DIVERSITY,
+        warm_epochs: int | None = None,
+        cache: str | Path | None = None,
     ):
         self.config = config
         self.warm_epochs = warm_epochs
@@ -110,7 +153,10 @@ class Simulation:
         self.extra = extra_examples(config)
         self.folds = _folds(config, records, self.rows, self.candidates)
         self.trainings = 0
+        self.resumed = 0  # steps read from the cache instead of trained
         self._base = None
+        what = [config.model_dump(exclude={"task", "sweep"}), self.rows, self.extra, self.candidates]
+        self.cache = StepCache(cache, *what, self.sizes, diversity, warm_epochs)
 
     def _train(self, units: list[str]):
         """From scratch on the extra corpora and ``units``; with ``warm_epochs``, the base model
@@ -141,40 +187,77 @@ class Simulation:
             self._base = self._train([])
         return self._base
 
-    def _pick(self, model, pool: list[str], k: int, strategy: str) -> list[str]:
+    def _scores(self, model, pool: list[str], strategy: str) -> dict[str, float]:
+        """Each pool sentence's score: its most uncertain pair's, as ``make suggest`` scores."""
         rows = [row for u in pool for row in self.candidates[u]]
-        scores = pair_scores([self._predict(model, rows)], strategy)
-        best: dict[str, float] = {}
-        for row, s in zip(rows, scores):
-            best[row["unit_id"]] = max(best.get(row["unit_id"], 0.0), float(s))
-        order = diverse_top(np.array([best[u] for u in pool]), [self.text[u] for u in pool], k, self.diversity)
+        best = dict.fromkeys(pool, 0.0)
+        for row, s in zip(rows, pair_scores([self._predict(model, rows)], strategy)):
+            best[row["unit_id"]] = max(best[row["unit_id"]], float(s))
+        return best
+
+    def _pick(self, scores: dict[str, float], pool: list[str], k: int) -> list[str]:
+        order = diverse_top(np.array([scores[u] for u in pool]), [self.text[u] for u in pool], k, self.diversity)
         return [pool[i] for i in order]
 
-    def _curve(self, name: str, choose) -> Curve:
-        """``choose(fold_index, model, pool, k)``: the next k units of the fold's pool."""
+    def _step(self, key: str, fold: _Fold, picked: list[str], strategy: str | None, model=None) -> dict:
+        """Train on ``picked`` (or take ``model``), predict the fold's test rows and, for a
+        strategy, score the rest of the pool; or read all of it back from the cache."""
+        cached = self.cache.get(key)
+        if cached is not None and cached["picked"] == picked:
+            self.resumed += 1
+            return cached
+        model = model if model is not None else self._train(picked)
+        step = {"picked": picked, "proba": self._predict(model, fold.test).tolist()}
+        if strategy:
+            step["scores"] = self._scores(model, [u for u in fold.pool if u not in set(picked)], strategy)
+        return self.cache.put(key, step)
+
+    def _base_step(self, i: int, strategy: str | None) -> dict:
+        """The model of no sentence on fold ``i``: its test probabilities (shared by every
+        curve) and, for a strategy, its scores of the pool."""
+        fold, key = self.folds[i], f"base-fold{i}"
+        step = self.cache.get(key) or self.cache.put(
+            key, {"picked": [], "proba": self._predict(self.base_model(), fold.test).tolist()}
+        )
+        if strategy:
+            key = f"{key}-{strategy}"
+            step = step | (
+                self.cache.get(key)
+                or self.cache.put(key, {"scores": self._scores(self.base_model(), fold.pool, strategy)})
+            )
+        return step
+
+    def _f_avg(self, steps: list[dict]) -> float:
         task = self.config.task
-        curve = Curve(name)
-        base = self.base_model()
-        curve.f_avg[0] = self._pooled([task.predicted(self._predict(base, f.test)) for f in self.folds])
-        picked: list[list[str]] = [[] for _ in self.folds]
-        models = [base] * len(self.folds)
-        for size in self.sizes:
-            preds = []
-            for i, fold in enumerate(self.folds):
-                done = set(picked[i])
-                pool = [u for u in fold.pool if u not in done]
-                picked[i] += choose(i, models[i], pool, min(size - len(picked[i]), len(pool)))
-                models[i] = self._train(picked[i])
-                preds.append(task.predicted(self._predict(models[i], fold.test)))
-            curve.f_avg[size] = self._pooled(preds)
-        return curve
+        return self._pooled([task.predicted(np.array(s["proba"])) for s in steps])
 
     def run(self, strategy: str) -> Curve:
-        return self._curve(strategy, lambda i, model, pool, k: self._pick(model, pool, k, strategy))
+        """The strategy's curve: each step's model picks the next sentences."""
+        curve = Curve(strategy)
+        steps = [self._base_step(i, strategy) for i in range(len(self.folds))]
+        curve.f_avg[0] = self._f_avg(steps)
+        for size in self.sizes:
+            for i, fold in enumerate(self.folds):
+                pool = [u for u in fold.pool if u in steps[i]["scores"]]
+                k = min(size - len(steps[i]["picked"]), len(pool))
+                picked = steps[i]["picked"] + self._pick(steps[i]["scores"], pool, k)
+                steps[i] = self._step(f"{strategy}-fold{i}-{size}", fold, picked, strategy)
+            curve.f_avg[size] = self._f_avg(steps)
+        return curve
 
     def run_random(self, seed: int) -> Curve:
+        """A seeded uniform draw: the first ``size`` sentences of a permutation of each pool.
+        The steps are independent, and the largest runs first."""
+        curve = Curve(f"random-{seed}")
+        curve.f_avg[0] = self._f_avg([self._base_step(i, None) for i in range(len(self.folds))])
         orders = [list(np.random.default_rng([seed, i]).permutation(f.pool)) for i, f in enumerate(self.folds)]
-        return self._curve(f"random-{seed}", lambda i, model, pool, k: [u for u in orders[i] if u in pool][:k])
+        for size in sorted(self.sizes, reverse=True):
+            steps = [
+                self._step(f"random{seed}-fold{i}-{size}", fold, [str(u) for u in orders[i][:size]], None)
+                for i, fold in enumerate(self.folds)
+            ]
+            curve.f_avg[size] = self._f_avg(steps)
+        return Curve(curve.name, dict(sorted(curve.f_avg.items())))
 
 
 def needed(curve: Curve, target: float) -> int | None:
@@ -185,11 +268,17 @@ def needed(curve: Curve, target: float) -> int | None:
 
 
 def simulate(
-    config: Config, strategies=("margin",), seeds=(0, 1, 2), sizes=DEFAULT_SIZES, diversity=None, warm_epochs=None
+    config: Config,
+    strategies=("margin",),
+    seeds=(0, 1, 2),
+    sizes=DEFAULT_SIZES,
+    diversity=None,
+    warm_epochs=None,
+    cache: str | Path | None = None,
 ) -> dict:
     """Every curve, the random mean and std per size, and the sentences each strategy needs to
-    reach the random curve's final mean."""
-    sim = Simulation(config, sizes, DEFAULT_DIVERSITY if diversity is None else diversity, warm_epochs)
+    reach the random curve's final mean. ``cache``: a folder for finished steps (resumable)."""
+    sim = Simulation(config, sizes, DEFAULT_DIVERSITY if diversity is None else diversity, warm_epochs, cache)
     start = time.perf_counter()
     curves = {s: sim.run(s) for s in strategies}
     randoms = [sim.run_random(seed) for seed in seeds]
@@ -205,5 +294,6 @@ def simulate(
         "needed": {s: needed(c, final) for s, c in curves.items()},
         "pool": [len(f.pool) for f in sim.folds],
         "trainings": sim.trainings,
+        "resumed": sim.resumed,
         "seconds": time.perf_counter() - start,
     }
