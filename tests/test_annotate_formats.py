@@ -62,7 +62,12 @@ def suggested() -> list[Suggested]:
         "meta": {"suggest": {"rank": 2, "score": 0.5, "strategy": "margin", "model": "m"}},
     }
     return [
-        Suggested(rec1, mentions={"macron": [[0, 6]], "zelensky": [[13, 21]]}),
+        Suggested(
+            rec1,
+            mentions={"macron": [[0, 6]], "zelensky": [[13, 21]]},
+            probs={"macron": {"concessions": {"favor": 0.7, "against": 0.1, "none": 0.2}}},
+            via={"macron": "name", "zelensky": "quote"},
+        ),
         Suggested(rec2, mentions={"zelensky": [[0, 8]]}),
     ]
 
@@ -106,6 +111,7 @@ def test_label_config_is_xml_with_every_actor_target_and_label():
     root = ET.fromstring(labelstudio.label_config(TASK))  # well-formed, names with & < > " escaped
     assert root.tag == "View"
     assert root.find("HyperText").attrib == {"name": "text", "value": "$html"}
+    assert root.find("HyperText[@name='model']").get("value") == "$model_html"
     actors = root.find("Choices[@name='actors']")
     assert actors.get("choice") == "multiple"
     assert [(c.get("value"), c.get("alias")) for c in actors] == [(a.name, a.id) for a in TASK.actors]
@@ -152,6 +158,10 @@ def test_tasks_carry_the_sentence_highlighted_and_the_model_labels(tmp_path):
         '<mark title="Emmanuel Macron">Macron</mark> urged '
         '<mark title="Volodymyr &quot;Z&quot; &lt;Zelensky&gt; &amp; co">Zelensky</mark> '
         "to &quot;cede&quot; land &amp; talk."
+    )
+    assert data["model_html"] == (  # how each actor was found, and the model's label with its probability
+        "Emmanuel Macron (found by name): Territorial concessions: favor 0.70<br/>"
+        "Volodymyr &quot;Z&quot; &lt;Zelensky&gt; &amp; co (found by quote)"
     )
     pred = tasks[0]["predictions"][0]
     assert pred["model_version"] == "runs:/abc/model" and pred["score"] == 0.9

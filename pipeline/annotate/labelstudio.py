@@ -54,6 +54,8 @@ def label_config(task: TaskConfig) -> str:
     view = ET.Element("View")
     ET.SubElement(view, "Header", value="$doc_id  ($unit_id)")
     ET.SubElement(view, "HyperText", name="text", value="$html")
+    ET.SubElement(view, "Header", value="The model's reading (pre-filled below; correct it)", size="6")
+    ET.SubElement(view, "HyperText", name="model", value="$model_html", inline="true")
     ET.SubElement(view, "Header", value="Actors this sentence speaks of or for")
     actors = ET.SubElement(view, "Choices", name=ACTORS, toName="text", choice="multiple", showInline="true")
     for actor in task.actors:
@@ -95,6 +97,24 @@ def mention_html(text: str, mentions: dict[str, list[list[int]]], names: dict[st
     return "".join(out)
 
 
+def model_html(s: Suggested, task: TaskConfig) -> str:
+    """One line per actor: how attribution found it (a quotation's speaker has no span to
+    highlight) and the model's label on each target with its probability, HTML-escaped."""
+    actors = {a.id: a.name for a in task.actors}
+    targets = {t.id: t.name for t in task.targets}
+    lines = []
+    for actor in s.actors:
+        how = f" (found by {s.via[actor]})" if s.via.get(actor) else ""
+        readings = [
+            f"{targets.get(t, t)}: {label} {p:.2f}"
+            for t, dist in s.probs.get(actor, {}).items()
+            for label, p in [max(dist.items(), key=lambda kv: kv[1])]
+        ]
+        line = f"{actors.get(actor, actor)}{how}" + (": " + "; ".join(readings) if readings else "")
+        lines.append(html.escape(line, quote=True))
+    return "<br/>".join(lines)
+
+
 def _result(name: str, choices: list[str]) -> dict[str, Any]:
     return {"from_name": name, "to_name": "text", "type": "choices", "value": {"choices": choices}}
 
@@ -112,6 +132,7 @@ def task_json(s: Suggested, task: TaskConfig, model: str) -> dict[str, Any]:
         "date": rec.get("date"),
         "text": rec["text"],
         "html": mention_html(rec["text"], s.mentions, names),
+        "model_html": model_html(s, task),
         "actors": s.actors,
         "rank": info.get("rank"),
         "score": info.get("score"),
