@@ -26,7 +26,6 @@ from tests.conftest import ROOT, tiny_overrides
 pytestmark = pytest.mark.slow
 
 LS_PYTHON = ROOT / ".venv-labelstudio" / "bin" / "python"
-SCRIPT = ROOT / "scripts" / "labelstudio_server.py"
 TIMEOUT = 30  # seconds per API request
 START_TIMEOUT = 300  # a first start runs Label Studio's database migrations
 
@@ -44,14 +43,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def make(target: str, tasks: Path, data_dir: Path, port: int, *more: str) -> list[str]:
+    """The README's command: `make <target>` with the tasks folder, data folder and port."""
+    return [
+        "make",
+        "-s",
+        "--no-print-directory",
+        target,
+        f"TASKS={tasks}",
+        f"LS_DATA={data_dir}",
+        f"LS_PORT={port}",
+        *more,
+    ]
+
+
 class Studio:
-    """`labelstudio_server.py serve` as `make annotate` runs it, in its own process group."""
+    """`make annotate`, in its own process group, as a terminal runs it."""
 
     def __init__(self, tasks: Path, data_dir: Path, port: int):
         self.port, self.data_dir, self.lines = port, data_dir, queue.Queue()
-        command = [str(LS_PYTHON), str(SCRIPT), "serve", "--tasks", str(tasks), "--port", str(port)]
         self.proc = subprocess.Popen(
-            [*command, "--data-dir", str(data_dir)],
+            make("annotate", tasks, data_dir, port),
+            cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -97,10 +110,6 @@ class Studio:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=30)
-
-
-def run_script(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(LS_PYTHON), str(SCRIPT), *args], capture_output=True, text=True, timeout=START_TIMEOUT)
 
 
 def choices(name: str, values: list[str], i: int) -> dict:
@@ -156,8 +165,8 @@ def test_label_studio_round_trip(tmp_path, tiny_model_dir, mlflow_store):
         names = {a.id: a.name for a in base.task.actors}
         expected = annotate(studio, project_id, names, list(base.task.labels))
         export = tmp_path / "export.json"
-        where = ["--port", str(studio.port), "--data-dir", str(studio.data_dir)]
-        done = run_script("export", "--tasks", str(folder), "--output", str(export), *where)
+        command = make("export-annotations", folder, studio.data_dir, studio.port, f"EXPORT={export}")
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=START_TIMEOUT)
     finally:
         studio.stop()
     assert studio.proc.returncode is not None

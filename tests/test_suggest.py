@@ -215,9 +215,12 @@ def test_simulation_adds_sentences_from_the_pool_and_scores_every_size(tmp_path)
     again = Simulation(config, sizes=(5, 10), cache=tmp_path / "cache")
     assert again.run("margin") == curve and again.run_random(0) == random
     assert again.trainings == 1 and again.resumed == 2 * 2 * 2 - 1
-    # Another recipe does not read these steps.
-    other = Simulation(config, sizes=(5, 10), diversity=0.0, cache=tmp_path / "cache")
-    other.run_random(0)
+    # Another recipe does not read these steps; a size beyond the pool takes the whole pool.
+    other = Simulation(config, sizes=(5, 10_000), diversity=0.0, cache=tmp_path / "cache")
+    assert 0 <= other.run("margin").f_avg[10_000] <= 1
+    for i, fold in enumerate(other.folds):
+        step = json.loads((other.cache.folder / f"margin-fold{i}-10000.json").read_text())
+        assert sorted(step["picked"]) == sorted(fold.pool) and step["scores"] == {}
     assert other.trainings == 1 + 2 * 2 and other.resumed == 0
 
 

@@ -191,6 +191,8 @@ class Simulation:
         """Each pool sentence's score: its most uncertain pair's, as ``make suggest`` scores."""
         rows = [row for u in pool for row in self.candidates[u]]
         best = dict.fromkeys(pool, 0.0)
+        if not rows:  # the whole pool is picked
+            return best
         for row, s in zip(rows, pair_scores([self._predict(model, rows)], strategy)):
             best[row["unit_id"]] = max(best[row["unit_id"]], float(s))
         return best
