@@ -207,11 +207,15 @@ def open_project(ls, folder: Path, label_config: str, tasks: list[dict]):
 
 def serve(folder: Path, port: int, data_dir: Path) -> None:
     label_config, tasks = read_tasks_folder(folder)
+    first = not (data_dir / "label_studio.sqlite3").exists()
     with running_server(data_dir, port) as token:
-        project = open_project(client(port, token), folder, label_config, tasks)
-        username, password = login()
+        ls = client(port, token)
+        project = open_project(ls, folder, label_config, tasks)
         print(f"\nLabel Studio: http://{HOST}:{port}/projects/{project.id}/data")
-        print(f"login: {username} / {password}  (LS_USERNAME, LS_PASSWORD on the first start of {data_dir})")
+        # The stored account, not this shell's LS_USERNAME: only the first start of a data dir sets it.
+        username = ls.users.whoami().email
+        password = login()[1] if first else f"the one set on the first start of {data_dir} (default {DEFAULT_PASSWORD})"
+        print(f"login: {username} / {password}")
         print("Ctrl-C stops it; `make export-annotations` writes the annotations without the UI.", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             while True:

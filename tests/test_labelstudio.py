@@ -162,6 +162,8 @@ def test_label_studio_round_trip(tmp_path, tiny_model_dir, mlflow_store):
         assert "created project" in studio.wait_for("created project")
         url = studio.wait_for("Label Studio: http://127.0.0.1:")
         project_id = int(url.rstrip().split("/projects/")[1].split("/")[0])
+        user = os.environ.get("LS_USERNAME") or "annotator@localhost"  # the stored account, created on this first start
+        assert studio.wait_for("login: ").split()[1] == user
         names = {a.id: a.name for a in base.task.actors}
         expected = annotate(studio, project_id, names, list(base.task.labels))
         export = tmp_path / "export.json"
