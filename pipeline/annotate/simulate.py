@@ -154,6 +154,7 @@ class Simulation:
         self.folds = _folds(config, records, self.rows, self.candidates)
         self.trainings = 0
         self.resumed = 0  # steps read from the cache instead of trained
+        self.progress = False  # print a line per step trained
         self._base = None
         what = [config.model_dump(exclude={"task", "sweep"}), self.rows, self.extra, self.candidates]
         self.cache = StepCache(cache, *what, self.sizes, diversity, warm_epochs)
@@ -208,10 +209,13 @@ class Simulation:
         if cached is not None and cached["picked"] == picked:
             self.resumed += 1
             return cached
+        start = time.perf_counter()
         model = model if model is not None else self._train(picked)
         step = {"picked": picked, "proba": self._predict(model, fold.test).tolist()}
         if strategy:
             step["scores"] = self._scores(model, [u for u in fold.pool if u not in set(picked)], strategy)
+        if self.progress:  # a long run says where it is: one line a step
+            print(f"  step {key}: {time.perf_counter() - start:.0f} s ({self.trainings} trained)", flush=True)
         return self.cache.put(key, step)
 
     def _base_step(self, i: int, strategy: str | None) -> dict:
@@ -281,6 +285,7 @@ def simulate(
     """Every curve, the random mean and std per size, and the sentences each strategy needs to
     reach the random curve's final mean. ``cache``: a folder for finished steps (resumable)."""
     sim = Simulation(config, sizes, DEFAULT_DIVERSITY if diversity is None else diversity, warm_epochs, cache)
+    sim.progress = True
     start = time.perf_counter()
     curves = {s: sim.run(s) for s in strategies}
     randoms = [sim.run_random(seed) for seed in seeds]
