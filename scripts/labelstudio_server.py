@@ -213,7 +213,7 @@ def serve(folder: Path, port: int, data_dir: Path) -> None:
         project = open_project(ls, folder, label_config, tasks)
         print(f"\nLabel Studio: http://{HOST}:{port}/projects/{project.id}/data")
         # The stored account, not this shell's LS_USERNAME: only the first start of a data dir sets it.
-        username = ls.users.whoami().email
+        username = ls.users.whoami().email or login()[0]
         password = login()[1] if first else f"the one set on the first start of {data_dir} (default {DEFAULT_PASSWORD})"
         print(f"login: {username} / {password}")
         print("Ctrl-C stops it; `make export-annotations` writes the annotations without the UI.", flush=True)

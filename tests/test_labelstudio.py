@@ -25,7 +25,7 @@ from tests.conftest import ROOT, tiny_overrides
 
 pytestmark = pytest.mark.slow
 
-LS_PYTHON = ROOT / ".venv-labelstudio" / "bin" / "python"
+LS_STAMP = ROOT / ".venv-labelstudio" / ".installed"  # what `make annotate` depends on
 TIMEOUT = 30  # seconds per API request
 START_TIMEOUT = 300  # a first start runs Label Studio's database migrations
 
@@ -41,6 +41,10 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# An outer `make test` passes its flags down (-B would reinstall Label Studio inside the start timeout).
+MAKE_ENV = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
 
 
 def make(target: str, tasks: Path, data_dir: Path, port: int, *more: str) -> list[str]:
@@ -65,6 +69,7 @@ class Studio:
         self.proc = subprocess.Popen(
             make("annotate", tasks, data_dir, port),
             cwd=ROOT,
+            env=MAKE_ENV,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -145,7 +150,7 @@ def annotate(studio: Studio, project_id: int, names: dict[str, str], labels: lis
 
 
 def test_label_studio_round_trip(tmp_path, tiny_model_dir, mlflow_store):
-    assert LS_PYTHON.is_file(), "Label Studio's venv is missing: make .venv-labelstudio/.installed (make test does)"
+    assert LS_STAMP.is_file(), "Label Studio's venv is missing: make .venv-labelstudio/.installed (make test does)"
     started = time.monotonic()
     articles = tmp_path / "articles"
     articles.mkdir()
@@ -168,7 +173,7 @@ def test_label_studio_round_trip(tmp_path, tiny_model_dir, mlflow_store):
         expected = annotate(studio, project_id, names, list(base.task.labels))
         export = tmp_path / "export.json"
         command = make("export-annotations", folder, studio.data_dir, studio.port, f"EXPORT={export}")
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=START_TIMEOUT)
+        done = subprocess.run(command, cwd=ROOT, env=MAKE_ENV, capture_output=True, text=True, timeout=START_TIMEOUT)
     finally:
         studio.stop()
     assert studio.proc.returncode is not None

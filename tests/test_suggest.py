@@ -220,7 +220,7 @@ def test_simulation_adds_sentences_from_the_pool_and_scores_every_size(tmp_path)
     assert 0 <= other.run("margin").f_avg[10_000] <= 1
     for i, fold in enumerate(other.folds):
         step = json.loads((other.cache.folder / f"margin-fold{i}-10000.json").read_text())
-        assert sorted(step["picked"]) == sorted(fold.pool) and step["scores"] == {}
+        assert sorted(step["picked"]) == sorted(fold.pool) and "scores" not in step  # the last model picks nothing
     assert other.trainings == 1 + 2 * 2 and other.resumed == 0
 
 

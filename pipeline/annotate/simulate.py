@@ -156,7 +156,7 @@ class Simulation:
         self.resumed = 0  # steps read from the cache instead of trained
         self.progress = False  # print a line per step trained
         self._base = None
-        what = [config.model_dump(exclude={"task", "sweep"}), self.rows, self.extra, self.candidates]
+        what = [config.model_dump(exclude={"sweep"}), self.rows, self.extra, self.candidates]
         self.cache = StepCache(cache, *what, self.sizes, diversity, warm_epochs)
 
     def _train(self, units: list[str]):
@@ -202,18 +202,19 @@ class Simulation:
         order = diverse_top(np.array([scores[u] for u in pool]), [self.text[u] for u in pool], k, self.diversity)
         return [pool[i] for i in order]
 
-    def _step(self, key: str, fold: _Fold, picked: list[str], strategy: str | None, model=None) -> dict:
-        """Train on ``picked`` (or take ``model``), predict the fold's test rows and, for a
-        strategy, score the rest of the pool; or read all of it back from the cache."""
+    def _step(self, key: str, fold: _Fold, picked: list[str], strategy: str | None) -> dict:
+        """Train on ``picked``, predict the fold's test rows and, for a strategy, score the rest
+        of the pool; or read all of it back from the cache."""
         cached = self.cache.get(key)
         if cached is not None and cached["picked"] == picked:
             self.resumed += 1
             return cached
         start = time.perf_counter()
-        model = model if model is not None else self._train(picked)
+        model = self._train(picked)
         step = {"picked": picked, "proba": self._predict(model, fold.test).tolist()}
         if strategy:
-            step["scores"] = self._scores(model, [u for u in fold.pool if u not in set(picked)], strategy)
+            done = set(picked)
+            step["scores"] = self._scores(model, [u for u in fold.pool if u not in done], strategy)
         if self.progress:  # a long run says where it is: one line a step
             print(f"  step {key}: {time.perf_counter() - start:.0f} s ({self.trainings} trained)", flush=True)
         return self.cache.put(key, step)
@@ -243,11 +244,12 @@ class Simulation:
         steps = [self._base_step(i, strategy) for i in range(len(self.folds))]
         curve.f_avg[0] = self._f_avg(steps)
         for size in self.sizes:
+            scoring = strategy if size < self.sizes[-1] else None  # the last model picks nothing
             for i, fold in enumerate(self.folds):
                 pool = [u for u in fold.pool if u in steps[i]["scores"]]
                 k = min(size - len(steps[i]["picked"]), len(pool))
                 picked = steps[i]["picked"] + self._pick(steps[i]["scores"], pool, k)
-                steps[i] = self._step(f"{strategy}-fold{i}-{size}", fold, picked, strategy)
+                steps[i] = self._step(f"{strategy}-fold{i}-{size}", fold, picked, scoring)
             curve.f_avg[size] = self._f_avg(steps)
         return curve
 
