@@ -85,10 +85,15 @@ def read_tasks_folder(folder: Path) -> tuple[str, list[dict]]:
     return config_path.read_text(encoding="utf-8"), tasks
 
 
+def first_start(data_dir: Path) -> bool:
+    """Whether Label Studio has not yet started on this data dir (no database yet)."""
+    return not (data_dir / "label_studio.sqlite3").exists()
+
+
 def api_token(data_dir: Path) -> tuple[str, bool]:
-    """The API token of this data dir, and whether this is its first start (no database yet)."""
+    """The API token of this data dir, and whether this is its first start."""
     token_file = data_dir / "api-token"
-    first = not (data_dir / "label_studio.sqlite3").exists()
+    first = first_start(data_dir)
     if token_file.is_file():
         return token_file.read_text().strip(), first
     if not first:
@@ -207,7 +212,7 @@ def open_project(ls, folder: Path, label_config: str, tasks: list[dict]):
 
 def serve(folder: Path, port: int, data_dir: Path) -> None:
     label_config, tasks = read_tasks_folder(folder)
-    first = not (data_dir / "label_studio.sqlite3").exists()
+    first = first_start(data_dir)
     with running_server(data_dir, port) as token:
         ls = client(port, token)
         project = open_project(ls, folder, label_config, tasks)

@@ -88,7 +88,7 @@ def _candidate_rows(config: Config, records) -> dict[str, list[dict]]:
     actors: dict[str, list[str]] = defaultdict(list)
     for unit, actor in references(records, task):
         actors[unit].append(actor)
-    asked = [  # every record, so that attribution sees each document whole, as before
+    asked = [  # every record, so that attribution sees each document whole
         dataclasses.replace(
             r, labels=tuple(Label(a, t, task.none_label) for a in actors[r.id] for t in task.target_ids)
         )
@@ -138,8 +138,10 @@ class Simulation:
         diversity: float = DEFAULT_DIVERSITY,
         warm_epochs: int | None = None,
         cache: str | Path | None = None,
+        progress: bool = False,
     ):
         self.config = config
+        self.progress = progress  # print a line per step trained
         self.warm_epochs = warm_epochs
         self.sizes = tuple(sorted(sizes))
         self.diversity = diversity
@@ -154,7 +156,6 @@ class Simulation:
         self.folds = _folds(config, records, self.rows, self.candidates)
         self.trainings = 0
         self.resumed = 0  # steps read from the cache instead of trained
-        self.progress = False  # print a line per step trained
         self._base = None
         what = [config.model_dump(exclude={"sweep"}), self.rows, self.extra, self.candidates]
         self.cache = StepCache(cache, *what, self.sizes, diversity, warm_epochs)
@@ -286,8 +287,9 @@ def simulate(
 ) -> dict:
     """Every curve, the random mean and std per size, and the sentences each strategy needs to
     reach the random curve's final mean. ``cache``: a folder for finished steps (resumable)."""
-    sim = Simulation(config, sizes, DEFAULT_DIVERSITY if diversity is None else diversity, warm_epochs, cache)
-    sim.progress = True
+    sim = Simulation(
+        config, sizes, DEFAULT_DIVERSITY if diversity is None else diversity, warm_epochs, cache, progress=True
+    )
     start = time.perf_counter()
     curves = {s: sim.run(s) for s in strategies}
     randoms = [sim.run_random(seed) for seed in seeds]

@@ -37,7 +37,7 @@ from pipeline.annotate.select import (
 )
 from pipeline.annotate.suggested import Suggested
 from pipeline.data.documents import read_documents
-from pipeline.files import atomic_dir, refuse_existing
+from pipeline.files import atomic_dir, atomic_file, refuse_existing
 from pipeline.inference.classifier import StanceClassifier
 from pipeline.inference.records import PredictStats
 from pipeline.process import check_stop
@@ -204,15 +204,13 @@ def _mark_picked(path: Path, picked: list[Suggested]) -> None:
     """scores.csv was streamed with every candidate unpicked: set picked and rank, row by row
     into a second file (a large archive's scores never sit in memory)."""
     ranks = {(s.record["doc_id"], s.id): s.record["meta"]["suggest"]["rank"] for s in picked}
-    marked = path.with_name(path.name + ".marked")
-    with open(path, encoding="utf-8", newline="") as src, open(marked, "w", encoding="utf-8", newline="") as dst:
+    with open(path, encoding="utf-8", newline="") as src, atomic_file(path, newline="") as dst:
         writer = csv.DictWriter(dst, fieldnames=SCORE_COLUMNS)
         writer.writeheader()
         for row in csv.DictReader(src):
             rank = ranks.get((row["doc_id"], row["sentence_id"]))
             row["picked"], row["rank"] = rank is not None, rank if rank is not None else ""
             writer.writerow(row)
-    marked.replace(path)
 
 
 def suggest(
