@@ -119,4 +119,6 @@ def main() -> None:
     }
     run_id = _log(config, result, plot, params)
     resumed = f", {result['resumed']} steps read back from {cache}" if result["resumed"] else ""
+    if result["reused"]:
+        resumed += f", {result['reused']} steps on a whole pool shared with a finished step"
     print(f"{result['trainings']} trainings in {result['seconds']:.0f} s{resumed}; plot {plot}; MLflow run {run_id}")

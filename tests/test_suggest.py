@@ -222,6 +222,10 @@ def test_simulation_adds_sentences_from_the_pool_and_scores_every_size(tmp_path)
         step = json.loads((other.cache.folder / f"margin-fold{i}-10000.json").read_text())
         assert sorted(step["picked"]) == sorted(fold.pool) and "scores" not in step  # the last model picks nothing
     assert other.trainings == 1 + 2 * 2 and other.resumed == 0
+    # Random's draw of the whole pool is margin's training set: trained once, shared.
+    randoms = other.run_randoms([0, 1])
+    assert other.trainings == 1 + 2 * 2 + 2 * 2 and other.reused == 2 * 2
+    assert all(c.f_avg[10_000] == other.run("margin").f_avg[10_000] for c in randoms)
 
 
 def test_a_warm_start_goes_on_from_the_fitted_weights(tmp_path, tiny_model_dir):

@@ -19,8 +19,10 @@ The parent MLflow run holds one metric per curve with the size as its step, and 
 With a cache folder, every finished step (one training: its picks, its test probabilities and
 its scores of the pool) is kept on disk, so a run too long for one sitting (the transformer
 retrained from scratch: ~10 minutes a training on 2 CPU cores) can be stopped at any point and
-resumed where it stopped. Random steps do not depend on each other, so they run largest first:
-the random curve's final point, the one the goal is judged against, comes first.
+resumed where it stopped. Random steps do not depend on each other, so they run largest first,
+for every seed: the random curve's final point, the one the goal is judged against, comes first.
+A step that takes a fold's whole pool (a fold with fewer sentences than a size) is trained once
+and its result shared by every curve: the training set is the same.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class _Fold:
     test: list[dict]  # gold examples of the held-out documents
     pool: list[str]  # ids of the other documents' sentences with an attributed actor
     y_true: list[str] = field(default_factory=list)
+    whole: dict | None = None  # a finished step that took the whole pool, once there is one
 
 
 def _folds(config: Config, records, rows: list[dict], candidates: dict[str, list[dict]]) -> list[_Fold]:
@@ -156,6 +159,7 @@ class Simulation:
         self.folds = _folds(config, records, self.rows, self.candidates)
         self.trainings = 0
         self.resumed = 0  # steps read from the cache instead of trained
+        self.reused = 0  # steps that took the whole pool, as a finished step had: not trained again
         self._base = None
         what = [config.model_dump(exclude={"sweep"}), self.rows, self.extra, self.candidates]
         self.cache = StepCache(cache, *what, self.sizes, diversity, warm_epochs)
@@ -209,7 +213,13 @@ class Simulation:
         cached = self.cache.get(key)
         if cached is not None and cached["picked"] == picked:
             self.resumed += 1
-            return cached
+            return self._seen(fold, cached)
+        if fold.whole is not None and set(picked) == set(fold.pool):
+            # The same training set as a finished step (only the rows' order differs) and no pool
+            # left to score: a fold whose pool is smaller than a size gives every curve one point.
+            self.reused += 1
+            step = {"picked": picked, "proba": fold.whole["proba"]} | ({"scores": {}} if strategy else {})
+            return self.cache.put(key, step)
         start = time.perf_counter()
         model = self._train(picked)
         step = {"picked": picked, "proba": self._predict(model, fold.test).tolist()}
@@ -218,7 +228,13 @@ class Simulation:
             step["scores"] = self._scores(model, [u for u in fold.pool if u not in done], strategy)
         if self.progress:  # a long run says where it is: one line a step
             print(f"  step {key}: {time.perf_counter() - start:.0f} s ({self.trainings} trained)", flush=True)
-        return self.cache.put(key, step)
+        return self._seen(fold, self.cache.put(key, step))
+
+    @staticmethod
+    def _seen(fold: _Fold, step: dict) -> dict:
+        if fold.whole is None and set(step["picked"]) == set(fold.pool):
+            fold.whole = step
+        return step
 
     def _base_step(self, i: int, strategy: str | None) -> dict:
         """The model of no sentence on fold ``i``: its test probabilities (shared by every
@@ -255,18 +271,25 @@ class Simulation:
         return curve
 
     def run_random(self, seed: int) -> Curve:
-        """A seeded uniform draw: the first ``size`` sentences of a permutation of each pool.
-        The steps are independent, and the largest runs first."""
-        curve = Curve(f"random-{seed}")
-        curve.f_avg[0] = self._f_avg([self._base_step(i, None) for i in range(len(self.folds))])
-        orders = [list(np.random.default_rng([seed, i]).permutation(f.pool)) for i, f in enumerate(self.folds)]
+        """A seeded uniform draw: the first ``size`` sentences of a permutation of each pool."""
+        return self.run_randoms([seed])[0]
+
+    def run_randoms(self, seeds) -> list[Curve]:
+        """One curve per seed. The steps are independent, so the largest size runs first, for
+        every seed: the random curve's final mean is known before its smaller points."""
+        base = self._f_avg([self._base_step(i, None) for i in range(len(self.folds))])
+        curves = [Curve(f"random-{seed}", {0: base}) for seed in seeds]
         for size in sorted(self.sizes, reverse=True):
-            steps = [
-                self._step(f"random{seed}-fold{i}-{size}", fold, [str(u) for u in orders[i][:size]], None)
-                for i, fold in enumerate(self.folds)
-            ]
-            curve.f_avg[size] = self._f_avg(steps)
-        return Curve(curve.name, dict(sorted(curve.f_avg.items())))
+            for seed, curve in zip(seeds, curves):
+                steps = [
+                    self._step(f"random{seed}-fold{i}-{size}", fold, self._draw(seed, i)[:size], None)
+                    for i, fold in enumerate(self.folds)
+                ]
+                curve.f_avg[size] = self._f_avg(steps)
+        return [Curve(c.name, dict(sorted(c.f_avg.items()))) for c in curves]
+
+    def _draw(self, seed: int, i: int) -> list[str]:
+        return [str(u) for u in np.random.default_rng([seed, i]).permutation(self.folds[i].pool)]
 
 
 def needed(curve: Curve, target: float) -> int | None:
@@ -292,7 +315,7 @@ def simulate(
     )
     start = time.perf_counter()
     curves = {s: sim.run(s) for s in strategies}
-    randoms = [sim.run_random(seed) for seed in seeds]
+    randoms = sim.run_randoms(list(seeds))
     points = [0, *sim.sizes]
     random_mean = {s: float(np.mean([c.f_avg[s] for c in randoms])) for s in points}
     random_std = {s: float(np.std([c.f_avg[s] for c in randoms])) for s in points}
@@ -306,5 +329,6 @@ def simulate(
         "pool": [len(f.pool) for f in sim.folds],
         "trainings": sim.trainings,
         "resumed": sim.resumed,
+        "reused": sim.reused,
         "seconds": time.perf_counter() - start,
     }
