@@ -213,6 +213,10 @@ def test_simulation_adds_sentences_from_the_pool_and_scores_every_size(tmp_path)
     assert len(steps) == 1
     steps[0].unlink()
     again = Simulation(config, sizes=(5, 10), cache=tmp_path / "cache")
+    assert again.finished(["margin", "random0"]) == {
+        "margin": {5: curve.f_avg[5]},
+        "random0": {5: random.f_avg[5], 10: random.f_avg[10]},
+    }
     assert again.run("margin") == curve and again.run_random(0) == random
     assert again.trainings == 1 and again.resumed == 2 * 2 * 2 - 1
     # Another recipe does not read these steps; a size beyond the pool takes the whole pool.

@@ -255,6 +255,17 @@ class Simulation:
         task = self.config.task
         return self._pooled([task.predicted(np.array(s["proba"])) for s in steps])
 
+    def finished(self, names) -> dict[str, dict[int, float]]:
+        """The points already in the cache, every fold's step finished: curve name ("margin",
+        "random0") -> size -> pooled F_avg. A long run prints them when it resumes."""
+        out: dict[str, dict[int, float]] = {}
+        for name in names:
+            for size in self.sizes:
+                steps = [self.cache.get(f"{name}-fold{i}-{size}") for i in range(len(self.folds))]
+                if all(steps):
+                    out.setdefault(name, {})[size] = self._f_avg(steps)
+        return out
+
     def run(self, strategy: str) -> Curve:
         """The strategy's curve: each step's model picks the next sentences."""
         curve = Curve(strategy)
@@ -313,6 +324,8 @@ def simulate(
     sim = Simulation(
         config, sizes, DEFAULT_DIVERSITY if diversity is None else diversity, warm_epochs, cache, progress=True
     )
+    for name, points in sim.finished([*strategies, *(f"random{seed}" for seed in seeds)]).items():
+        print(f"  finished before: {name} " + ", ".join(f"{n}: {f:.4f}" for n, f in points.items()), flush=True)
     start = time.perf_counter()
     curves = {s: sim.run(s) for s in strategies}
     randoms = sim.run_randoms(list(seeds))
