@@ -210,29 +210,27 @@ class Simulation:
     def _step(self, key: str, fold: _Fold, picked: list[str], strategy: str | None) -> dict:
         """Train on ``picked``, predict the fold's test rows and, for a strategy, score the rest
         of the pool; or read all of it back from the cache."""
-        cached = self.cache.get(key)
-        if cached is not None and cached["picked"] == picked:
+        whole = set(picked) == set(fold.pool)
+        step = self.cache.get(key)
+        if step is not None and step["picked"] == picked:
             self.resumed += 1
-            return self._seen(fold, cached)
-        if fold.whole is not None and set(picked) == set(fold.pool):
+        elif whole and fold.whole is not None:
             # The same training set as a finished step (only the rows' order differs) and no pool
             # left to score: a fold whose pool is smaller than a size gives every curve one point.
             self.reused += 1
             step = {"picked": picked, "proba": fold.whole["proba"]} | ({"scores": {}} if strategy else {})
-            return self.cache.put(key, step)
-        start = time.perf_counter()
-        model = self._train(picked)
-        step = {"picked": picked, "proba": self._predict(model, fold.test).tolist()}
-        if strategy:
-            done = set(picked)
-            step["scores"] = self._scores(model, [u for u in fold.pool if u not in done], strategy)
-        if self.progress:  # a long run says where it is: one line a step
-            print(f"  step {key}: {time.perf_counter() - start:.0f} s ({self.trainings} trained)", flush=True)
-        return self._seen(fold, self.cache.put(key, step))
-
-    @staticmethod
-    def _seen(fold: _Fold, step: dict) -> dict:
-        if fold.whole is None and set(step["picked"]) == set(fold.pool):
+            step = self.cache.put(key, step)
+        else:
+            start = time.perf_counter()
+            model = self._train(picked)
+            step = {"picked": picked, "proba": self._predict(model, fold.test).tolist()}
+            if strategy:
+                done = set(picked)
+                step["scores"] = self._scores(model, [u for u in fold.pool if u not in done], strategy)
+            if self.progress:  # a long run says where it is: one line a step
+                print(f"  step {key}: {time.perf_counter() - start:.0f} s ({self.trainings} trained)", flush=True)
+            step = self.cache.put(key, step)
+        if whole and fold.whole is None:
             fold.whole = step
         return step
 
