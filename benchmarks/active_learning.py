@@ -9,7 +9,8 @@ metrics' step, the plot as an artefact); the plot is also written to reports/.
 
 Environment: STANCE_AL_CONFIG (default configs/finetune.yaml), STANCE_AL_SET (space-separated
 key=value overrides, e.g. "model.backend=tfidf"), STANCE_AL_STRATEGIES (default "margin"),
-STANCE_AL_SEEDS (random seeds, default 3), STANCE_AL_SIZES (default "20 40 80"),
+STANCE_AL_SEEDS (how many random seeds, default 3: seeds 0 to 2), STANCE_AL_SEED_LIST (the random
+seeds themselves instead, e.g. "1 2" to add two seeds' points to a run), STANCE_AL_SIZES (default "20 40 80"),
 STANCE_AL_DIVERSITY (default: make suggest's), STANCE_AL_WARM_EPOCHS (transformer only: instead of
 retraining from scratch, fine-tune the model of the extra corpora further on the picked
 sentences for that many epochs: ~1 minute a step on 2 CPU cores instead of ~10),
@@ -88,7 +89,8 @@ def main() -> None:
 
     config = _config()
     strategies = os.environ.get("STANCE_AL_STRATEGIES", "margin").split()
-    seeds = range(int(os.environ.get("STANCE_AL_SEEDS", "3")))
+    seeds = [int(s) for s in os.environ.get("STANCE_AL_SEED_LIST", "").split()]
+    seeds = seeds or list(range(int(os.environ.get("STANCE_AL_SEEDS", "3"))))
     sizes = [int(s) for s in os.environ.get("STANCE_AL_SIZES", "20 40 80").split()]
     diversity = os.environ.get("STANCE_AL_DIVERSITY")
     diversity = None if diversity is None else float(diversity)
@@ -111,7 +113,8 @@ def main() -> None:
         print(f"{name}: reaches random's final F_avg ({final:.4f} at {points[-1]}) with {reached}")
     name = f"{config.name}-{config.model.backend}" + (f"-warm{warm}" if warm else "")
     plot = _plot(result, Path("reports") / f"active-learning-{name}.png", f"{name}: active learning")
-    params = {"strategies": " ".join(strategies), "seeds": len(seeds), "sizes": " ".join(map(str, sizes))}
+    params = {"strategies": " ".join(strategies), "seeds": " ".join(map(str, seeds))}
+    params["sizes"] = " ".join(map(str, sizes))
     params["warm_epochs"] = warm or 0
     params |= {
         "diversity": diversity if diversity is not None else "default",
