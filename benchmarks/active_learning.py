@@ -38,6 +38,15 @@ def _config():
     return load_config(os.environ.get("STANCE_AL_CONFIG", "configs/finetune.yaml"), overrides)
 
 
+def _ints(name: str, default: str) -> list[int]:
+    """A space-separated list of whole numbers from the environment, or a clear error naming it."""
+    value = os.environ.get(name, default)
+    try:
+        return [int(v) for v in value.split()]
+    except ValueError:
+        raise SystemExit(f"{name}: expected whole numbers separated by spaces, found {value!r}") from None
+
+
 def _plot(result: dict, path: Path, title: str) -> Path:
     import matplotlib
 
@@ -89,9 +98,13 @@ def main() -> None:
 
     config = _config()
     strategies = os.environ.get("STANCE_AL_STRATEGIES", "margin").split()
-    seeds = [int(s) for s in os.environ.get("STANCE_AL_SEED_LIST", "").split()]
-    seeds = seeds or list(range(int(os.environ.get("STANCE_AL_SEEDS", "3"))))
-    sizes = [int(s) for s in os.environ.get("STANCE_AL_SIZES", "20 40 80").split()]
+    seeds = _ints("STANCE_AL_SEED_LIST", "")
+    if not seeds:
+        count = _ints("STANCE_AL_SEEDS", "3")
+        if len(count) != 1:
+            raise SystemExit(f"STANCE_AL_SEEDS: expected one whole number (how many seeds), found {count}")
+        seeds = list(range(count[0]))
+    sizes = _ints("STANCE_AL_SIZES", "20 40 80")
     diversity = os.environ.get("STANCE_AL_DIVERSITY")
     diversity = None if diversity is None else float(diversity)
     warm = int(os.environ.get("STANCE_AL_WARM_EPOCHS", "0")) or None
