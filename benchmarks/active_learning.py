@@ -9,8 +9,9 @@ metrics' step, the plot as an artefact); the plot is also written to reports/.
 
 Environment: STANCE_AL_CONFIG (default configs/finetune.yaml), STANCE_AL_SET (space-separated
 key=value overrides, e.g. "model.backend=tfidf"), STANCE_AL_STRATEGIES (default "margin"),
-STANCE_AL_SEEDS (how many random seeds, default 3: seeds 0 to 2), STANCE_AL_SEED_LIST (the random
-seeds themselves instead, e.g. "1 2" to add two seeds' points to a run), STANCE_AL_SIZES (default "20 40 80"),
+STANCE_AL_SEEDS (how many random seeds, default 3: seeds 0 to 2), STANCE_AL_SEED_LIST (the
+random seeds themselves instead, e.g. "1 2" to add two seeds' points to a run),
+STANCE_AL_SIZES (default "20 40 80"),
 STANCE_AL_DIVERSITY (default: make suggest's), STANCE_AL_WARM_EPOCHS (transformer only: instead of
 retraining from scratch, fine-tune the model of the extra corpora further on the picked
 sentences for that many epochs: ~1 minute a step on 2 CPU cores instead of ~10),
@@ -45,6 +46,14 @@ def _ints(name: str, default: str) -> list[int]:
         return [int(v) for v in value.split()]
     except ValueError:
         raise SystemExit(f"{name}: expected whole numbers separated by spaces, found {value!r}") from None
+
+
+def _seeds() -> list[int]:
+    """STANCE_AL_SEED_LIST's seeds, or seeds 0 to STANCE_AL_SEEDS - 1."""
+    count = _ints("STANCE_AL_SEEDS", "3")
+    if len(count) != 1:
+        raise SystemExit(f"STANCE_AL_SEEDS: expected one whole number (how many seeds), found {count}")
+    return _ints("STANCE_AL_SEED_LIST", "") or list(range(count[0]))
 
 
 def _plot(result: dict, path: Path, title: str) -> Path:
@@ -98,12 +107,7 @@ def main() -> None:
 
     config = _config()
     strategies = os.environ.get("STANCE_AL_STRATEGIES", "margin").split()
-    seeds = _ints("STANCE_AL_SEED_LIST", "")
-    if not seeds:
-        count = _ints("STANCE_AL_SEEDS", "3")
-        if len(count) != 1:
-            raise SystemExit(f"STANCE_AL_SEEDS: expected one whole number (how many seeds), found {count}")
-        seeds = list(range(count[0]))
+    seeds = _seeds()
     sizes = _ints("STANCE_AL_SIZES", "20 40 80")
     diversity = os.environ.get("STANCE_AL_DIVERSITY")
     diversity = None if diversity is None else float(diversity)
@@ -126,10 +130,11 @@ def main() -> None:
         print(f"{name}: reaches random's final F_avg ({final:.4f} at {points[-1]}) with {reached}")
     name = f"{config.name}-{config.model.backend}" + (f"-warm{warm}" if warm else "")
     plot = _plot(result, Path("reports") / f"active-learning-{name}.png", f"{name}: active learning")
-    params = {"strategies": " ".join(strategies), "seeds": " ".join(map(str, seeds))}
-    params["sizes"] = " ".join(map(str, sizes))
-    params["warm_epochs"] = warm or 0
-    params |= {
+    params = {
+        "strategies": " ".join(strategies),
+        "seeds": " ".join(map(str, seeds)),
+        "sizes": " ".join(map(str, sizes)),
+        "warm_epochs": warm or 0,
         "diversity": diversity if diversity is not None else "default",
         "overrides": os.environ.get("STANCE_AL_SET", ""),
     }
